@@ -1,0 +1,1 @@
+"""Tables installed as ``leadattn.tables``: scored classes, weights and unscored codes."""

@@ -1,0 +1,114 @@
+"""Checkpoints: written atomically, loaded without unpickling arbitrary objects.
+
+A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
+it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``,
+``train_config``, ``epoch``, ``step``, ``metrics`` and, for resuming, ``optimizer_state``,
+``scheduler_state``, ``scaler_state``, ``rng_state`` and ``history``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leadattn.data.preprocess import PreprocessConfig
+from leadattn.labels import CLASS_KEYS, NUM_CLASSES
+from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that is missing, damaged, or does not fit this version of leadattn."""
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` to ``path`` atomically: a killed process leaves the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format_version": FORMAT_VERSION, **payload}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, checking that it is complete."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (damaged or not a leadattn checkpoint): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a leadattn checkpoint dict")
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format {payload['format_version']}, "
+            f"this leadattn reads format {FORMAT_VERSION}"
+        )
+    if tuple(payload["classes"]) != CLASS_KEYS:
+        raise CheckpointError(f"checkpoint {path} was trained on other classes than leadattn.labels")
+    return payload
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference with everything needed to feed it the way it was trained."""
+
+    model: LocalLeadAttentionNet
+    preprocess: PreprocessConfig
+    classes: tuple[str, ...]
+    thresholds: np.ndarray
+    train_config: dict
+    payload: dict
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Build the model a checkpoint describes, load its weights and put it in eval mode."""
+    payload = load_checkpoint(path, map_location)
+    try:
+        model = LocalLeadAttentionNet(LocalLeadAttentionConfig.from_dict(payload["model_config"]))
+        model.load_state_dict(payload["model_state"])
+    except (TypeError, RuntimeError) as error:
+        raise CheckpointError(f"checkpoint {path} does not match this model code: {error}") from None
+    thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
+    if thresholds.shape != (NUM_CLASSES,):
+        raise CheckpointError(f"checkpoint {path} has {thresholds.size} thresholds, expected {NUM_CLASSES}")
+    return LoadedModel(
+        model=model.to(map_location).eval(),
+        preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
+        classes=tuple(payload["classes"]),
+        thresholds=thresholds,
+        train_config=dict(payload.get("train_config", {})),
+        payload=payload,
+    )

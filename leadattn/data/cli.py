@@ -1,0 +1,61 @@
+"""``leadattn prepare`` and ``leadattn cache``: build a manifest of a data directory, then its cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from leadattn.data.cache import build_cache
+from leadattn.data.manifest import manifest_data_dir, prepare
+from leadattn.data.preprocess import PreprocessConfig
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    result = prepare(args.data_dir, args.out, workers=args.workers)
+    print(f"{len(result.manifest)} records -> {args.out}")
+    if len(result.errors):
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_counts.items()))
+        print(f"skipped {len(result.errors)} unreadable record(s) ({kinds}); see {args.out}.errors.csv")
+    if result.manifest.empty:
+        print(f"error: no readable record under {args.data_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir or manifest_data_dir(args.manifest)
+    config = PreprocessConfig(
+        fs=args.fs,
+        bandpass=None if args.no_bandpass else tuple(args.bandpass),
+        max_seconds=args.max_seconds,
+    )
+    out = args.out or Path(args.manifest).with_suffix(".cache")
+    cache = build_cache(args.manifest, data_dir, out, config, workers=args.workers, rebuild=args.rebuild)
+    skipped = cache.meta["skipped_by_kind"]
+    print(f"{len(cache)} records cached in {out}" + (f"; skipped {skipped}" if skipped else ""))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare`` and ``cache`` subcommands."""
+    p = subparsers.add_parser("prepare", help="scan a data directory into a manifest with folds")
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_prepare)
+
+    defaults = PreprocessConfig()
+    c = subparsers.add_parser("cache", help="preprocess a manifest's records into a memory-mapped cache")
+    c.add_argument("manifest", type=Path)
+    c.add_argument("--data-dir", type=Path, default=None, help="default: where the manifest was prepared")
+    c.add_argument("--out", type=Path, default=None, help="cache folder (default: MANIFEST.cache)")
+    c.add_argument("--fs", type=float, default=defaults.fs)
+    c.add_argument(
+        "--bandpass", type=float, nargs=2, default=list(defaults.bandpass), metavar=("LOW", "HIGH")
+    )
+    c.add_argument("--no-bandpass", action="store_true")
+    c.add_argument("--max-seconds", type=float, default=defaults.max_seconds)
+    c.add_argument("--rebuild", action="store_true", help="rebuild even when the cache is current")
+    c.add_argument("--workers", type=int, default=None)
+    c.set_defaults(func=_cache)

@@ -1,0 +1,240 @@
+"""Reading PhysioNet/CinC Challenge 2021 records: a WFDB header (``.hea``) and a MATLAB signal (``.mat``).
+
+The header carries the sampling rate, per-lead gain, baseline and name, and comment lines with age, sex
+and the SNOMED CT diagnoses (``# Dx:``). The ``.mat`` file holds ``val``, int16 ADC values of shape
+[leads, samples]. Signals are returned in millivolts, rows in canonical lead order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from leadattn import labels as _labels
+from leadattn.data.sources import source_of
+from leadattn.leads import LEADS, canonical_lead
+
+
+class RecordError(Exception):
+    """A record that cannot be used, with the record's name and the kind of problem.
+
+    ``kind`` is one of: missing_file, bad_header, bad_fs, unknown_lead, bad_dx, truncated_signal,
+    shape_mismatch, non_finite, empty.
+    """
+
+    def __init__(self, record: str, kind: str, message: str):
+        super().__init__(f"{record}: {message}")
+        self.record = record
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LeadInfo:
+    """One signal line of a header."""
+
+    name: str
+    gain: float
+    baseline: float
+    scale_to_mv: float
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a ``.hea`` file says about a record, without reading its signal."""
+
+    name: str
+    path: Path
+    fs: float
+    samples: int
+    leads: tuple[str, ...]
+    lead_info: tuple[LeadInfo, ...]
+    age: float | None
+    sex: str | None
+    dx: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        return source_of(self.name, self.path)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return _labels.encode(self.dx)
+
+
+@dataclass
+class Record:
+    """A record read into memory: signal in mV, rows in canonical lead order (only leads present)."""
+
+    name: str
+    signal: np.ndarray
+    fs: float
+    leads: tuple[str, ...]
+    age: float | None
+    sex: str | None
+    dx: tuple[str, ...]
+    path: Path
+    labels: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labels = _labels.encode(self.dx)
+
+    @property
+    def source(self) -> str:
+        return source_of(self.name, self.path)
+
+    @property
+    def duration(self) -> float:
+        return self.signal.shape[1] / self.fs
+
+
+_UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3}
+_GAIN = re.compile(r"^(?P<gain>[-+0-9.eE]+)(\((?P<baseline>[-+0-9]+)\))?(/(?P<units>\w+))?$")
+
+
+def _stem(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".hea", ".mat") else path
+
+
+def _parse_lead(stem: str, line: str) -> LeadInfo:
+    parts = line.split()
+    if len(parts) < 9:
+        raise RecordError(stem, "bad_header", f"signal line has {len(parts)} fields, expected 9: {line!r}")
+    match = _GAIN.match(parts[2])
+    if not match:
+        raise RecordError(stem, "bad_header", f"cannot parse gain field {parts[2]!r}")
+    gain = float(match["gain"]) or 200.0  # WFDB: a gain of 0 means the default of 200 ADC units per mV
+    adc_zero = float(parts[4])
+    baseline = float(match["baseline"]) if match["baseline"] is not None else adc_zero
+    units = (match["units"] or "mV").lower()
+    if units not in _UNITS_TO_MV:
+        raise RecordError(stem, "bad_header", f"unknown units {match['units']!r} in {parts[2]!r}")
+    try:
+        lead = canonical_lead(" ".join(parts[8:]))
+    except KeyError as error:
+        raise RecordError(stem, "unknown_lead", str(error.args[0])) from None
+    return LeadInfo(lead, gain, baseline, _UNITS_TO_MV[units])
+
+
+def _parse_comment(stem: str, comments: dict[str, str]) -> tuple[float | None, str | None, tuple]:
+    age_text = comments.get("age", "").strip()
+    try:
+        age = float(age_text) if age_text else None
+    except ValueError:
+        age = None
+    if age is not None and not np.isfinite(age):
+        age = None
+    sex = comments.get("sex", "").strip() or None
+    if sex is not None and sex.lower() in ("unknown", "nan"):
+        sex = None
+    dx_text = comments.get("dx")
+    if dx_text is None:
+        raise RecordError(stem, "bad_dx", "header has no '# Dx:' line")
+    codes = tuple(c.strip() for c in dx_text.split(",") if c.strip())
+    bad = [c for c in codes if not c.isdigit()]
+    if bad:
+        raise RecordError(stem, "bad_dx", f"non-numeric SNOMED CT code(s) in '# Dx:': {', '.join(bad)}")
+    return age, sex, codes
+
+
+def read_header(path: str | Path) -> Header:
+    """Parse a record's ``.hea`` file (path to ``.hea``, ``.mat`` or the record stem)."""
+    stem = _stem(path)
+    name = stem.name
+    hea = stem.with_suffix(".hea")
+    if not hea.is_file():
+        raise RecordError(name, "missing_file", f"header file {hea} does not exist")
+    try:
+        text = hea.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise RecordError(name, "missing_file", f"cannot read {hea}: {error}") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    body = [ln for ln in lines if not ln.startswith("#")]
+    comments: dict[str, str] = {}
+    for ln in lines:
+        if ln.startswith("#") and ":" in ln:
+            key, value = ln.lstrip("#").split(":", 1)
+            comments.setdefault(key.strip().lower(), value)
+    if not body:
+        raise RecordError(name, "bad_header", "header is empty")
+    first = body[0].split()
+    if len(first) < 4:
+        raise RecordError(name, "bad_header", f"record line needs name, leads, fs, samples: {body[0]!r}")
+    try:
+        n_leads = int(first[1])
+        fs = float(first[2].split("/")[0].split("(")[0])
+        samples = int(first[3])
+    except ValueError:
+        raise RecordError(name, "bad_header", f"cannot parse record line {body[0]!r}") from None
+    if not np.isfinite(fs) or fs <= 0:
+        raise RecordError(name, "bad_fs", f"sampling rate must be positive, header says {first[2]!r}")
+    if samples <= 0 or n_leads <= 0:
+        raise RecordError(name, "empty", f"header declares {n_leads} leads and {samples} samples")
+    if len(body) - 1 != n_leads:
+        raise RecordError(
+            name,
+            "bad_header",
+            f"header declares {n_leads} leads but has {len(body) - 1} signal lines",
+        )
+    info = tuple(_parse_lead(name, ln) for ln in body[1:])
+    leads = tuple(i.name for i in info)
+    duplicated = sorted({lead for lead in leads if leads.count(lead) > 1})
+    if duplicated:
+        raise RecordError(name, "unknown_lead", f"lead(s) {', '.join(duplicated)} appear twice")
+    age, sex, dx = _parse_comment(name, comments)
+    return Header(name, hea, fs, samples, leads, info, age, sex, dx)
+
+
+def _load_adc(header: Header) -> np.ndarray:
+    mat = header.path.with_suffix(".mat")
+    name = header.name
+    if not mat.is_file():
+        raise RecordError(name, "missing_file", f"signal file {mat} does not exist")
+    try:
+        content = scipy.io.loadmat(mat, variable_names=["val"])
+    except Exception as error:  # scipy raises many types for damaged files
+        raise RecordError(name, "truncated_signal", f"cannot read {mat.name}: {error}") from None
+    if "val" not in content:
+        raise RecordError(name, "truncated_signal", f"{mat.name} holds no 'val' array")
+    adc = np.asarray(content["val"])
+    if adc.ndim != 2 or adc.shape != (len(header.leads), header.samples):
+        raise RecordError(
+            name,
+            "shape_mismatch",
+            f"signal shape {tuple(adc.shape)} disagrees with the header's "
+            f"{len(header.leads)} leads x {header.samples} samples",
+        )
+    return adc
+
+
+def read_record(path: str | Path) -> Record:
+    """Read one challenge record (path to ``.hea``, ``.mat`` or the stem) into a :class:`Record`.
+
+    The signal is ``(adc - baseline) / gain`` per lead in mV, float32, rows in canonical lead order.
+    Raises :class:`RecordError` naming the record and the problem for any unusable input.
+    """
+    header = read_header(path)
+    adc = _load_adc(header)
+    if adc.size == 0:
+        raise RecordError(header.name, "empty", "signal has no samples")
+    signal = np.empty(adc.shape, dtype=np.float64)
+    for row, info in enumerate(header.lead_info):
+        signal[row] = (adc[row].astype(np.float64) - info.baseline) / info.gain * info.scale_to_mv
+    if not np.isfinite(signal).all():
+        bad = sorted({header.leads[r] for r in np.nonzero(~np.isfinite(signal))[0]})
+        raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
+    order = sorted(range(len(header.leads)), key=lambda r: LEADS.index(header.leads[r]))
+    return Record(
+        name=header.name,
+        signal=signal[order].astype(np.float32),
+        fs=header.fs,
+        leads=tuple(header.leads[r] for r in order),
+        age=header.age,
+        sex=header.sex,
+        dx=header.dx,
+        path=header.path,
+    )
