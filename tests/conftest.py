@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests_paths import REPO, SHARED_RECORDS
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_RECORDS = REPO.parent / "shared" / "ecg" / "cinc2021"
 SAMPLE_MANIFEST = REPO / "data_manifests" / "cinc2021_sample.csv"
 
 

@@ -1,7 +1,8 @@
 """The one preprocessing step every part of leadattn uses: a record is always seen the same way.
 
 Order: truncate to ``max_seconds`` (at the source rate, so a 30 min record is not resampled whole),
-polyphase resampling to ``fs``, zero-phase Butterworth band-pass, per-lead z-score, then placement
+polyphase resampling to ``fs``, zero-phase Butterworth band-pass, zero-phase notches at the mains
+frequencies (50 Hz and 60 Hz sources are both in the data), per-lead z-score, then placement
 into the 12 canonical lead slots (absent leads stay zero and are marked absent in the mask).
 """
 
@@ -31,6 +32,7 @@ class PreprocessConfig:
     fs: float = 500.0
     bandpass: tuple[float, float] | None = (0.5, 45.0)
     filter_order: int = 3
+    notch: tuple[float, ...] = (50.0, 60.0)
     standardise: bool = True
     max_seconds: float | None = 60.0
 
@@ -42,6 +44,7 @@ class PreprocessConfig:
         values = dict(values)
         if values.get("bandpass") is not None:
             values["bandpass"] = tuple(float(v) for v in values["bandpass"])
+        values["notch"] = tuple(float(v) for v in values.get("notch", ()))
         return cls(**values)
 
 
@@ -88,6 +91,10 @@ def preprocess(
         high = min(high, 0.45 * config.fs)
         sos = sps.butter(config.filter_order, (low, high), btype="bandpass", fs=config.fs, output="sos")
         signal = sps.sosfiltfilt(sos, signal, axis=1)
+    for mains in config.notch:
+        if mains < 0.5 * config.fs:
+            b, a = sps.iirnotch(mains, 30.0, fs=config.fs)
+            signal = sps.filtfilt(b, a, signal, axis=1, padlen=min(signal.shape[1] - 1, int(config.fs)))
     if config.standardise:
         std = signal.std(axis=1, keepdims=True)
         flat = std < 1e-6

@@ -91,6 +91,7 @@ class Record:
         return self.signal.shape[1] / self.fs
 
 
+_WFDB_INVALID_16 = -32768
 _UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3}
 _GAIN = re.compile(r"^(?P<gain>[-+0-9.eE]+)(\((?P<baseline>[-+0-9]+)\))?(/(?P<units>\w+))?$")
 
@@ -222,8 +223,11 @@ def read_record(path: str | Path) -> Record:
     if adc.size == 0:
         raise RecordError(header.name, "empty", "signal has no samples")
     signal = np.empty(adc.shape, dtype=np.float64)
+    # WFDB marks a missing sample of format 16 with the smallest int16; it reads as NaN.
+    missing = adc == _WFDB_INVALID_16 if np.issubdtype(adc.dtype, np.integer) else np.zeros(adc.shape, bool)
     for row, info in enumerate(header.lead_info):
         signal[row] = (adc[row].astype(np.float64) - info.baseline) / info.gain * info.scale_to_mv
+    signal[missing] = np.nan
     if not np.isfinite(signal).all():
         bad = sorted({header.leads[r] for r in np.nonzero(~np.isfinite(signal))[0]})
         raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
