@@ -2,9 +2,9 @@ import csv
 
 import numpy as np
 import pytest
+from tests_paths import SHARED_TABLES
 
 from leadattn import labels
-from tests_paths import SHARED_TABLES
 
 
 def test_classes_follow_the_challenge_weights_table():
@@ -30,7 +30,7 @@ def test_every_scored_code_of_the_challenge_is_known():
     with open(SHARED_TABLES / "dx_mapping_scored.csv", newline="") as f:
         codes = {r["SNOMEDCTCode"] for r in csv.DictReader(f)}
     assert codes == set(labels.CODE_TO_INDEX)
-    assert labels.SINUS_RHYTHM_INDEX == labels.CODE_TO_INDEX["426783006"]
+    assert labels.CODE_TO_INDEX["426783006"] == labels.SINUS_RHYTHM_INDEX
 
 
 def test_encode_ignores_unscored_codes_and_unscored_table_is_complete():
