@@ -54,8 +54,12 @@ def _as_matrix(name: str, values: np.ndarray) -> np.ndarray:
     return array
 
 
-def _check_labels(labels: np.ndarray, **others: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Check shapes and types; returns the arrays converted (bool for labels/predictions, float64 scores)."""
+def check_arrays(labels: np.ndarray, **others: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Check ``labels`` and the arrays named ``scores`` or ``predictions`` against each other.
+
+    Returns them converted (bool labels and predictions, float64 scores), keyed by name; raises
+    ``ValueError`` naming the array and the problem.
+    """
     out = {"labels": _as_bool("labels", _as_matrix("labels", labels))}
     for name, values in others.items():
         if values is None:
@@ -79,7 +83,8 @@ def _check_labels(labels: np.ndarray, **others: np.ndarray | None) -> dict[str, 
     return out
 
 
-def _check_weights(weights: np.ndarray | None, num_classes: int, normal_index: int) -> np.ndarray:
+def check_weights(weights: np.ndarray | None, num_classes: int, normal_index: int) -> np.ndarray:
+    """The challenge weights (``None``) or the given ones, checked against the number of classes."""
     if weights is None:
         if num_classes != NUM_CLASSES:
             raise ValueError(
@@ -148,8 +153,12 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sorted_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order sorting one class's scores high to low, and the last sorted position of each distinct value."""
+def score_order(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order sorting one class's scores high to low, and the last sorted position of each distinct value.
+
+    Cumulative sums over records in this order, taken at those positions, give counts at every
+    threshold of :func:`curve`.
+    """
     order = np.argsort(-scores, kind="stable")
     ordered = scores[order]
     ends = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
@@ -160,7 +169,7 @@ def curve(labels: np.ndarray, scores: np.ndarray) -> Curve:
     """The challenge's threshold walk for one class (1-D labels and scores)."""
     labels = np.asarray(labels, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
-    order, ends = _sorted_groups(scores)
+    order, ends = score_order(scores)
     tp = np.concatenate(([0.0], np.cumsum(labels[order], dtype=np.float64)[ends]))
     fp = np.concatenate(([0.0], ends + 1.0)) - tp
     thresholds = np.concatenate(([np.inf], scores[order][ends]))
@@ -189,7 +198,7 @@ def _areas(tp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def auroc_auprc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Macro AUROC, macro AUPRC and the per-class arrays, as the challenge computes them."""
-    checked = _check_labels(labels, scores=scores)
+    checked = check_arrays(labels, scores=scores)
     return _auroc_auprc(checked["labels"], checked["scores"])
 
 
@@ -208,7 +217,7 @@ def _auroc_auprc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float, 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """Per-class confusion matrices [classes, 2, 2]: ``[[TN, FP], [FN, TP]]`` (rows labels, as sklearn)."""
-    checked = _check_labels(labels, predictions=predictions)
+    checked = check_arrays(labels, predictions=predictions)
     return _confusion(checked["labels"], checked["predictions"])
 
 
@@ -222,7 +231,7 @@ def _confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
 
 def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     """Fraction of records whose binary outputs equal their labels in every class."""
-    checked = _check_labels(labels, predictions=predictions)
+    checked = check_arrays(labels, predictions=predictions)
     return _accuracy(checked["labels"], checked["predictions"])
 
 
@@ -236,7 +245,7 @@ def _f_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
 
 def f_measure(labels: np.ndarray, predictions: np.ndarray) -> tuple[float, np.ndarray]:
     """Macro F-measure and the per-class F-measures (NaN for a class never labelled nor output)."""
-    checked = _check_labels(labels, predictions=predictions)
+    checked = check_arrays(labels, predictions=predictions)
     return _f_measure(checked["labels"], checked["predictions"])
 
 
@@ -259,7 +268,7 @@ def modified_confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarra
     A record with labels L and outputs O adds ``1 / max(|L or O|, 1)`` to every entry (l, o) with l in
     L and o in O.
     """
-    checked = _check_labels(labels, predictions=predictions)
+    checked = check_arrays(labels, predictions=predictions)
     labels, predictions = checked["labels"], checked["predictions"]
     shared = np.maximum(np.sum(labels | predictions, axis=1), 1).astype(np.float64)
     return (labels / shared[:, None]).T @ predictions.astype(np.float64)
@@ -272,21 +281,24 @@ def challenge_metric(
     normal_index: int = SINUS_RHYTHM_INDEX,
 ) -> float:
     """The normalised challenge score: 1 for the labels, 0 for sinus rhythm alone (0 if those tie)."""
-    checked = _check_labels(labels, predictions=predictions)
+    checked = check_arrays(labels, predictions=predictions)
     labels, predictions = checked["labels"], checked["predictions"]
-    weights = _check_weights(weights, labels.shape[1], normal_index)
+    weights = check_weights(weights, labels.shape[1], normal_index)
     return _challenge_metric(labels, predictions, weights, normal_index)
 
 
 def _challenge_metric(labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, normal_index: int):
-    observed, correct, inactive = _challenge_parts(labels, predictions, weights, normal_index)
+    observed, correct, inactive = challenge_rewards(labels, predictions, weights, normal_index)
     return _normalise(observed.sum(), correct.sum(), inactive.sum())
 
 
-def _challenge_parts(
+def challenge_rewards(
     labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray, normal_index: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-record rewards of the outputs, of the labels themselves and of sinus rhythm alone."""
+    """Per-record rewards of the outputs, of the labels themselves and of sinus rhythm alone.
+
+    Their sums are the challenge's observed, correct and inactive scores (inputs already checked).
+    """
     inactive = np.zeros_like(labels)
     inactive[:, normal_index] = True
     return (
@@ -324,9 +336,9 @@ def score(
     ``f_measure_classes``. Raises ``ValueError`` for shapes that disagree, non-boolean labels or
     predictions, NaN or infinite scores, or a class count that does not fit the weights.
     """
-    checked = _check_labels(labels, scores=scores, predictions=predictions)
+    checked = check_arrays(labels, scores=scores, predictions=predictions)
     labels, scores, predictions = checked["labels"], checked["scores"], checked["predictions"]
-    weights = _check_weights(weights, labels.shape[1], normal_index)
+    weights = check_weights(weights, labels.shape[1], normal_index)
     auroc, auprc, auroc_classes, auprc_classes = _auroc_auprc(labels, scores)
     f_macro, f_classes = _f_measure(labels, predictions)
     return {
@@ -362,16 +374,16 @@ def bootstrap(
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    checked = _check_labels(labels, scores=scores, predictions=predictions)
+    checked = check_arrays(labels, scores=scores, predictions=predictions)
     labels, scores, predictions = checked["labels"], checked["scores"], checked["predictions"]
-    weights = _check_weights(weights, labels.shape[1], normal_index)
+    weights = check_weights(weights, labels.shape[1], normal_index)
     n, num_classes = labels.shape
     rng = np.random.default_rng(seed)
 
-    groups = [_sorted_groups(scores[:, k]) for k in range(num_classes)]
+    groups = [score_order(scores[:, k]) for k in range(num_classes)]
     exact = np.all(labels == predictions, axis=1).astype(np.float64)
     hits = np.stack([labels & predictions, ~labels & predictions, labels & ~predictions]).astype(np.float64)
-    parts = np.stack(_challenge_parts(labels, predictions, weights, normal_index), axis=1)
+    parts = np.stack(challenge_rewards(labels, predictions, weights, normal_index), axis=1)
 
     values = {name: [] for name in HEADLINE}
     for start in range(0, resamples, chunk):
