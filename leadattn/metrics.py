@@ -146,6 +146,11 @@ class Curve:
         """Precision per step; NaN at step 0 (nothing is output positive)."""
         return _ratio(self.tp, self.tp + self.fp)
 
+    def areas(self) -> tuple[float, float]:
+        """AUROC and AUPRC of the class, as the challenge computes them."""
+        auroc, auprc = _areas(self.tp, self.fp)
+        return float(auroc), float(auprc)
+
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     out = np.full(np.broadcast_shapes(numerator.shape, denominator.shape), np.nan)
@@ -206,8 +211,7 @@ def _auroc_auprc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float, 
     auroc = np.empty(labels.shape[1])
     auprc = np.empty(labels.shape[1])
     for k in range(labels.shape[1]):
-        c = curve(labels[:, k], scores[:, k])
-        auroc[k], auprc[k] = _areas(c.tp, c.fp)
+        auroc[k], auprc[k] = curve(labels[:, k], scores[:, k]).areas()
     return nan_mean(auroc), nan_mean(auprc), auroc, auprc
 
 
@@ -380,7 +384,7 @@ def bootstrap(
     n, num_classes = labels.shape
     rng = np.random.default_rng(seed)
 
-    groups = [score_order(scores[:, k]) for k in range(num_classes)]
+    steps = [_PositiveSteps.of(labels[:, k], scores[:, k]) for k in range(num_classes)]
     exact = np.all(labels == predictions, axis=1).astype(np.float64)
     hits = np.stack([labels & predictions, ~labels & predictions, labels & ~predictions]).astype(np.float64)
     parts = np.stack(challenge_rewards(labels, predictions, weights, normal_index), axis=1)
@@ -389,20 +393,13 @@ def bootstrap(
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)])
+        counts = counts.astype(np.int32)
+        areas = np.stack([s.areas(counts) for s in steps], axis=-1)  # [2, size, classes]
         counts = counts.astype(np.float64)
-        auroc = np.empty((size, num_classes))
-        auprc = np.empty((size, num_classes))
-        for k, (order, ends) in enumerate(groups):
-            taken = counts[:, order]
-            tp = np.zeros((size, ends.size + 1))
-            fp = np.zeros((size, ends.size + 1))
-            tp[:, 1:] = np.cumsum(taken * labels[order, k], axis=1)[:, ends]
-            fp[:, 1:] = np.cumsum(taken, axis=1)[:, ends] - tp[:, 1:]
-            auroc[:, k], auprc[:, k] = _areas(tp, fp)
         tp, fp, fn = (counts @ h for h in hits)
         rewards = counts @ parts
-        values["auroc"].append(_row_nan_mean(auroc))
-        values["auprc"].append(_row_nan_mean(auprc))
+        values["auroc"].append(_row_nan_mean(areas[0]))
+        values["auprc"].append(_row_nan_mean(areas[1]))
         values["accuracy"].append(counts @ exact / n)
         values["f_measure"].append(_row_nan_mean(_f_from_counts(tp, fp, fn)))
         values["challenge_metric"].append(_normalise(rewards[:, 0], rewards[:, 1], rewards[:, 2]))
@@ -418,6 +415,54 @@ def bootstrap(
         else:
             intervals[name] = (float("nan"), float("nan"))
     return intervals
+
+
+@dataclass(frozen=True)
+class _PositiveSteps:
+    """Where one class's positives sit in its score order, to score many resamples at once.
+
+    Only steps that gain positives add area, so besides one cumulative sum of record multiplicities
+    in score order, the work per resample is proportional to the number of positives.
+    """
+
+    order: np.ndarray  # records, highest score first
+    ends: np.ndarray  # sorted position of the last record of each step that holds positives
+    previous: np.ndarray  # sorted position of the last record of the step before it (-1: none)
+    positives: np.ndarray  # positive records in score order
+    starts: np.ndarray  # where each such step's run starts in ``positives``
+
+    @classmethod
+    def of(cls, labels: np.ndarray, scores: np.ndarray) -> _PositiveSteps:
+        order, ends = score_order(scores)
+        step_of = np.repeat(np.arange(ends.size), np.diff(np.concatenate(([-1], ends))))
+        sorted_positives = np.flatnonzero(labels[order])
+        steps, starts = np.unique(step_of[sorted_positives], return_index=True)
+        previous = np.where(steps > 0, ends[np.maximum(steps - 1, 0)], -1)
+        return cls(order, ends[steps], previous, order[sorted_positives], starts)
+
+    def areas(self, counts: np.ndarray) -> np.ndarray:
+        """AUROC and AUPRC [2, resamples] for integer record multiplicities [resamples, records].
+
+        The trapezoid sum of :func:`_areas`, kept to the steps that gain positives:
+        AUROC = sum gained (N - FP + 0.5 negatives of the step) / (P N).
+        """
+        if self.positives.size == 0:
+            return np.full((2, counts.shape[0]), np.nan)
+        cumulative = np.cumsum(counts[:, self.order], axis=1, dtype=np.int32)
+        at_end = cumulative[:, self.ends].astype(np.float64)
+        before = np.where(self.previous >= 0, cumulative[:, np.maximum(self.previous, 0)], 0)
+        gained = np.add.reduceat(counts[:, self.positives], self.starts, axis=1).astype(np.float64)
+        tp = np.cumsum(gained, axis=1)
+        fp = at_end - tp
+        positives = tp[:, -1]
+        negatives = counts.shape[1] - positives  # multiplicities of a resample sum to the records
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auroc = np.sum(gained * (negatives[:, None] - fp + 0.5 * (at_end - before - gained)), axis=1)
+            auroc /= positives * negatives
+            auprc = np.sum(np.where(gained > 0, gained * tp / at_end, 0.0), axis=1) / positives
+        auroc = np.where((positives == 0) | (negatives == 0), np.nan, auroc)
+        auprc = np.where(positives == 0, np.nan, auprc)
+        return np.stack([auroc, auprc])
 
 
 def _row_nan_mean(values: np.ndarray) -> np.ndarray:
