@@ -121,14 +121,32 @@ _QRS_TEMPLATES: dict[str, np.ndarray] = {
         [
             [0.00, 0.09, 0.22, -0.20, 0.06, 0.20],
             [0.08, 0.30, 0.52, 0.62, 0.78, -0.45],
-            [0.40, 0.71, 1.00, -0.48, -0.08, 0.62],
+            [0.40, 0.71, 1.00, -0.60, -0.05, 0.60],
         ]
     ),
 }
 _PVC_TEMPLATES: tuple[np.ndarray, ...] = (
-    np.array([[0.00, 0.40, 0.78, 0.22, 0.88, -0.50], [0.30, 0.68, 1.00, 0.35, 0.55, -0.60]]),
-    np.array([[0.00, 0.38, 0.80, -0.45, -0.60, 0.62], [0.32, 0.70, 1.00, -0.50, -0.25, 0.55]]),
-    np.array([[0.00, 0.42, 0.80, 0.55, -0.65, -0.30], [0.30, 0.66, 1.00, 0.60, -0.40, -0.10]]),
+    np.array(
+        [
+            [0.00, 0.24, 0.50, 0.10, 0.20, -0.10],
+            [0.18, 0.45, 0.72, 0.25, 0.90, -0.45],
+            [0.48, 0.74, 1.00, 0.35, 0.18, -0.40],
+        ]
+    ),
+    np.array(
+        [
+            [0.00, 0.24, 0.50, -0.08, -0.10, 0.14],
+            [0.18, 0.45, 0.72, -0.45, -0.60, 0.65],
+            [0.48, 0.74, 1.00, -0.35, 0.06, 0.30],
+        ]
+    ),
+    np.array(
+        [
+            [0.00, 0.24, 0.50, 0.10, -0.14, 0.07],
+            [0.18, 0.45, 0.72, 0.55, -0.65, -0.30],
+            [0.48, 0.74, 1.00, 0.06, -0.30, -0.42],
+        ]
+    ),
 )
 """Ectopic foci: right-ventricular outflow (inferior axis), left-ventricular free wall, apex."""
 
@@ -139,6 +157,9 @@ _P_TEMPLATE = np.array(
     ]
 )
 """Right atrium (anterior, inferior) then left atrium (leftward, posterior): biphasic P in V1."""
+
+_KEEP_DIRECTION = {"rbbb": 1}
+"""Trailing waves that an axis shift leaves alone: the late right-ventricular forces of RBBB."""
 
 _SECONDARY_T_FROM = {"lbbb": slice(None), "rbbb": slice(-1, None), "pvc": slice(None)}
 """Waves a discordant T wave opposes: all of LBBB and ectopic beats, the late forces of RBBB."""
@@ -169,20 +190,31 @@ def qrs_axis(qrs: Waves, fs: float) -> float:
     return float(frontal_axis(net[0], net[5]))
 
 
-def orient_qrs(qrs: Waves, target: float, fs: float) -> tuple[Waves, float]:
+def orient_qrs(qrs: Waves, target: float, fs: float, fixed: int = 0) -> tuple[Waves, float]:
     """Turn a complex in the frontal plane so its axis (as :func:`qrs_axis` measures it) is nearest
     ``target``; returns the turned complex and its axis.
 
-    The net-amplitude axis is not linear in the turn angle, so every whole degree is tried at once.
+    The last ``fixed`` waves keep their direction: the delayed right-ventricular forces of right
+    bundle branch block stay rightward when left-ventricular activation shifts the axis. The
+    net-amplitude axis is not linear in the turn angle, so every whole degree is tried at once.
     """
-    dipole = render(qrs, int(np.ceil(qrs.end.max() * fs)) + 2, fs)
+    length = int(np.ceil(qrs.end.max() * fs)) + 2
+    turning = len(qrs) - fixed
+    moving = render(_subset(qrs, slice(0, turning)), length, fs)
+    still = render(_subset(qrs, slice(turning, None)), length, fs) if fixed else np.zeros((length, 3))
     turns = np.radians(np.arange(-180.0, 180.0, 1.0))[:, None]
-    x = np.cos(turns) * dipole[:, 0] - np.sin(turns) * dipole[:, 1]
-    y = np.sin(turns) * dipole[:, 0] + np.cos(turns) * dipole[:, 1]
+    x = np.cos(turns) * moving[:, 0] - np.sin(turns) * moving[:, 1] + still[:, 0]
+    y = np.sin(turns) * moving[:, 0] + np.cos(turns) * moving[:, 1] + still[:, 1]
     axes = np.degrees(np.arctan2(y.max(1) + y.min(1), x.max(1) + x.min(1)))
     best = int(np.argmin(np.abs(wrap_degrees(axes - target))))
-    turned = qrs.transformed(frontal_rotation(float(np.degrees(turns[best, 0]))))
-    return turned, float(axes[best])
+    turn = frontal_rotation(float(np.degrees(turns[best, 0])))
+    vectors = qrs.vector.copy()
+    vectors[:turning] = vectors[:turning] @ turn.T
+    return Waves(qrs.start, qrs.peak, qrs.end, vectors), float(axes[best])
+
+
+def _subset(waves: Waves, part: slice) -> Waves:
+    return Waves(waves.start[part], waves.peak[part], waves.end[part], waves.vector[part])
 
 
 def r_peak_offset(qrs: Waves, fs: float) -> float:
@@ -247,16 +279,15 @@ def sinus_beat(
     rotation applied to every wave).
     """
     qrs = _template_waves(_QRS_TEMPLATES[kind], duration, rng).transformed(turn)
-    qrs, measured = orient_qrs(qrs, axis, fs)
+    qrs, measured = orient_qrs(qrs, axis, fs, fixed=_KEEP_DIRECTION.get(kind, 0))
     limb_target, chest_cap, floor = size
     limb, chest = qrs_sizes(qrs, fs)
     qrs = qrs.scaled(max(min(limb_target / limb, chest_cap / chest), floor / limb))
     if t_kind == "secondary":
-        late = _SECONDARY_T_FROM[kind]
-        opposed = mean_vector(Waves(qrs.start[late], qrs.peak[late], qrs.end[late], qrs.vector[late]))
+        opposed = mean_vector(_subset(qrs, _SECONDARY_T_FROM[kind]))
         direction = -opposed / np.linalg.norm(opposed)
     else:
-        t_axis = np.radians(np.clip(measured, 15.0, 65.0) + rng.normal(0.0, 8.0))
+        t_axis = np.radians(np.clip(measured, 15.0, 55.0) + rng.uniform(-10.0, 10.0))
         direction = turn @ np.array([np.cos(t_axis), np.sin(t_axis), rng.uniform(0.1, 0.5)])
         direction /= np.linalg.norm(direction)
         if t_kind == "inverted":

@@ -195,7 +195,7 @@ def sample_spec(labels: Iterable[str], rng: np.random.Generator) -> RecordSpec:
         axis = rng.uniform(-20, 50) if qrs_kind == "lbbb" else rng.uniform(-10, 80)
     if has("LQRSV"):
         qrs_size, chest_size, attenuation = (
-            rng.uniform(0.22, 0.4),
+            rng.uniform(0.2, 0.38),
             rng.uniform(0.5, 1.2),
             rng.uniform(0.45, 0.75),
         )

@@ -118,7 +118,7 @@ def generate_record(
             qt = float(qt_intervals(np.array([60.0 / spec.rate]), spec.qtc, widening)[0])
             schedule = add_premature_beats(schedule, spec.pvc_count, spec.bigeminy, qt, seconds, rng)
     else:
-        schedule = af_schedule(spec.rate, spec.rate_variability, seconds, rng)
+        schedule = af_schedule(spec.rate, spec.rate_variability, spec.qtc, widening, seconds, rng)
     ectopic = None
     if schedule.ectopic.any():
         peak = np.linalg.norm(render(dominant.qrs, int(spec.qrs_duration * fs) + 2, fs), axis=1).max()

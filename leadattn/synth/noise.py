@@ -45,14 +45,29 @@ def sample_levels(rng: np.random.Generator) -> NoiseLevels:
     )
 
 
-def _band(white: np.ndarray, fs: float, low: float, high: float, slope: float = 0.0) -> np.ndarray:
-    """White noise [..., n] kept between ``low`` and ``high`` Hz (spectrum tilted by f**-slope),
-    scaled to unit standard deviation per row."""
-    spectrum = np.fft.rfft(white, axis=-1)
-    freqs = np.fft.rfftfreq(white.shape[-1], 1.0 / fs)
-    gain = ((freqs >= low) & (freqs <= high)) / np.maximum(freqs, low) ** slope
-    out = np.fft.irfft(spectrum * gain, n=white.shape[-1], axis=-1)
-    return out / np.maximum(out.std(axis=-1, keepdims=True), 1e-12)
+def _band_noise(
+    rows: int, n: int, fs: float, low: float, high: float, rng: np.random.Generator, slope: float = 0.0
+) -> np.ndarray:
+    """Random noise [rows, n] with power only between ``low`` and ``high`` Hz (amplitude spectrum
+    tilted by f**-slope), unit standard deviation per row; drawn directly in the frequency domain."""
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    band = np.flatnonzero((freqs >= low) & (freqs <= high) & (freqs > 0) & (freqs < fs / 2))
+    if len(band) == 0:
+        return np.zeros((rows, n))
+    coefficients = rng.standard_normal((rows, len(band))) + 1j * rng.standard_normal((rows, len(band)))
+    coefficients *= freqs[band] ** -slope
+    spectrum = np.zeros((rows, len(freqs)), dtype=complex)
+    spectrum[:, band] = coefficients
+    power = 2.0 * (np.abs(coefficients) ** 2).sum(axis=1, keepdims=True) / n**2  # Parseval
+    return np.fft.irfft(spectrum, n=n, axis=-1) / np.sqrt(power)
+
+
+def _sinusoids(t: np.ndarray, hz: float, amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Rows ``amplitude[i] * sin(2 pi hz t + phase[i])`` built from one sine and one cosine."""
+    angle = 2 * np.pi * hz * t
+    return np.outer(amplitude * np.cos(phase), np.sin(angle)) + np.outer(
+        amplitude * np.sin(phase), np.cos(angle)
+    )
 
 
 _LIMB, _CHEST = slice(0, 3), slice(3, 9)
@@ -63,24 +78,21 @@ def electrode_noise(
 ) -> np.ndarray:
     """Noise [8, n] (mV) in leads I, II, V1-V6 from independent noise at the nine electrodes."""
     t = np.arange(n) / fs
-    white = rng.standard_normal((3, 9, n))
-    drift = _band(white[0], fs, 0.02, 0.6, slope=1.0) * levels.wander * rng.uniform(0.3, 1.2, (9, 1))
-    sway = rng.uniform(0.3, 1.0, (9, 1)) * levels.breathing
+    drift = _band_noise(9, n, fs, 0.02, 0.6, rng, slope=1.0) * (levels.wander * rng.uniform(0.3, 1.2, (9, 1)))
+    sway = rng.uniform(0.3, 1.0, 9) * levels.breathing
     sway[_CHEST] *= 1.5
-    breathing = sway * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi, (9, 1)))
-    muscle = _band(white[1], fs, 20.0, min(150.0, 0.45 * fs)) * levels.muscle
+    breathing = _sinusoids(t, resp_hz, sway, rng.uniform(0, 2 * np.pi, 9))
+    muscle = _band_noise(9, n, fs, 20.0, min(150.0, 0.45 * fs), rng) * levels.muscle
     muscle[_CHEST] *= 0.5
-    burst = _band(rng.standard_normal(n), fs, 0.05, 1.0)
-    muscle *= np.clip(1.0 + 0.8 * burst, 0.2, None)
-    mains = np.zeros((9, n))
+    muscle *= np.clip(1.0 + 0.8 * _band_noise(1, n, fs, 0.05, 1.0, rng), 0.2, None)
+    electrodes = drift + breathing + muscle
     if levels.mains > 0 and levels.mains_hz < fs / 2:
-        size = levels.mains * rng.uniform(0.5, 1.5, (9, 1))
-        phase = rng.uniform(0, 2 * np.pi, (9, 1))
-        mains = size * np.sin(2 * np.pi * levels.mains_hz * t + phase)
+        size = levels.mains * rng.uniform(0.5, 1.5, 9)
+        phase = rng.uniform(0, 2 * np.pi, 9)
+        electrodes += _sinusoids(t, levels.mains_hz, size, phase)
         if 3 * levels.mains_hz < fs / 2:
-            mains += 0.2 * size * np.sin(2 * np.pi * 3 * levels.mains_hz * t + 3 * phase)
-    floor = 0.002 * white[2]
-    electrodes = drift + breathing + muscle + mains + floor
+            electrodes += _sinusoids(t, 3 * levels.mains_hz, 0.2 * size, 3 * phase)
     ra, la, ll = electrodes[0], electrodes[1], electrodes[2]
     central = (ra + la + ll) / 3.0
-    return np.concatenate([np.stack([la - ra, ll - ra]), electrodes[_CHEST] - central])
+    leads = np.concatenate([np.stack([la - ra, ll - ra]), electrodes[_CHEST] - central])
+    return leads + 0.002 * rng.standard_normal(leads.shape)

@@ -2,11 +2,12 @@
 
 Sinus rhythm: the sinus node fires at the set rate, modulated by breathing (respiratory sinus
 arrhythmia) and a little beat-to-beat jitter; each P wave starts at a firing and its QRS follows after
-the PR interval. A ventricular premature beat comes early (coupling interval 55-78 % of the sinus
+the PR interval. A ventricular premature beat comes early (coupling interval 50-70 % of the sinus
 cycle), and the sinus beat it replaces does not conduct, so the next sinus beat keeps its time: the
 coupling interval plus the pause equal two sinus cycles (a full compensatory pause). Atrial
 fibrillation has no organised atrial activation; the ventricles follow irregularly irregular RR
-intervals (log-normal), and the atria add fibrillatory waves. QT follows the preceding RR interval
+intervals (log-normal, never shorter than the refractory period), and the atria add fibrillatory
+waves. QT follows the preceding RR interval
 by Fridericia's correction, QT = QTc * RR ** (1/3), lengthened by any widening of the QRS.
 """
 
@@ -57,12 +58,22 @@ def sinus_schedule(
     return Schedule(qrs_onset, p_onset, np.zeros(len(qrs_onset), dtype=bool), rr)
 
 
-def af_schedule(rate: float, variation: float, seconds: float, rng: np.random.Generator) -> Schedule:
-    """Irregularly irregular ventricular response with mean rate ``rate`` and RR spread ``variation``."""
+def af_schedule(
+    rate: float, variation: float, qtc: float, widening: float, seconds: float, rng: np.random.Generator
+) -> Schedule:
+    """Irregularly irregular ventricular response with mean rate ``rate`` and RR spread ``variation``.
+
+    Intervals are log-normal, but no beat comes before the ventricles have repolarised from the
+    previous one (its QT plus 60 ms).
+    """
     mean = 60.0 / rate
     sigma = np.sqrt(np.log1p(variation**2))
     count = int(np.ceil((seconds + 3.0) / (mean * 0.5))) + 3
-    rr = np.maximum(mean * rng.lognormal(-(sigma**2) / 2, sigma, count), 0.3)
+    drawn = mean * rng.lognormal(-(sigma**2) / 2, sigma, count)
+    rr = np.empty(count)
+    previous = mean
+    for i, interval in enumerate(drawn):
+        previous = rr[i] = max(interval, float(qt_intervals(np.array([previous]), qtc, widening)[0]) + 0.06)
     qrs_onset = _covering(rr, -rng.uniform(0.3, 1.3) * mean, seconds)
     before = np.diff(qrs_onset, prepend=qrs_onset[0] - mean)
     return Schedule(qrs_onset, np.full(len(qrs_onset), np.nan), np.zeros(len(qrs_onset), dtype=bool), before)
@@ -74,8 +85,8 @@ def add_premature_beats(
     """Replace sinus beats by ventricular premature beats that fall wholly inside the record.
 
     Each chosen beat loses its P wave and comes early; the beats around it keep their times. In
-    bigeminy every other beat is premature. ``qt`` bounds the coupling interval from below so the
-    premature beat falls after the previous T wave.
+    bigeminy every other beat is premature. The coupling interval is 50-70 % of the cycle and, where
+    that leaves room, at least ``qt`` + 20 ms so the beat falls after the previous T wave.
     """
     onsets = schedule.qrs_onset
     cycle = float(np.median(np.diff(onsets)))
@@ -94,7 +105,7 @@ def add_premature_beats(
     qrs_onset, p_onset = onsets.copy(), schedule.p_onset.copy()
     ectopic = schedule.ectopic.copy()
     for index in chosen:
-        coupling = min(max(rng.uniform(0.55, 0.78) * cycle, qt + 0.04), 0.82 * cycle)
+        coupling = max(rng.uniform(0.5, 0.7) * cycle, min(qt + 0.02, 0.7 * cycle))
         qrs_onset[index] = onsets[index - 1] + coupling
         p_onset[index] = np.nan
         ectopic[index] = True
@@ -140,11 +151,11 @@ def t_wave_bounds(qrs_onset: np.ndarray, qt: np.ndarray, qrs_duration: float, ec
     """Onset and offset (s) of each beat's T wave: it ends at QRS onset + QT.
 
     A supraventricular T wave takes at most 45 % of QT and leaves an ST segment of at least 40 ms; an
-    ectopic beat's T wave starts right after its QRS.
+    ectopic beat's T wave follows its QRS after 20 ms.
     """
     offset = qrs_onset + qt
     if ectopic:
-        onset = qrs_onset + qrs_duration - 0.01
+        onset = qrs_onset + qrs_duration + 0.02
     else:
         onset = offset - np.minimum(0.45 * qt, qt - qrs_duration - 0.04)
     return onset, offset
