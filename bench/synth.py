@@ -43,9 +43,9 @@ def main() -> None:
         generate_dataset(out / "dataset", args.n, seed=0, workers=args.workers)
         dataset_wall = args.n / (time.perf_counter() - start)
     print(f"{args.n} records of 10 s at 500 Hz, 12 leads; {os.cpu_count()} cores visible")
-    print(f"generate in memory (1 process):   {memory_wall:6.0f} records/s wall, {memory_cpu:6.0f} records/s CPU")
-    print(f"generate + write (1 process):     {write_wall:6.0f} records/s wall, {write_cpu:6.0f} records/s CPU")
-    print(f"generate_dataset ({args.workers} workers):      {dataset_wall:6.0f} records/s wall")
+    print(f"generate in memory, 1 process: {memory_wall:6.0f} rec/s wall, {memory_cpu:6.0f} per CPU-second")
+    print(f"generate + write, 1 process:   {write_wall:6.0f} rec/s wall, {write_cpu:6.0f} per CPU-second")
+    print(f"generate_dataset, {args.workers} workers:   {dataset_wall:6.0f} rec/s wall")
 
 
 if __name__ == "__main__":

@@ -497,7 +497,8 @@ def test_generated_set_goes_through_the_manifest(tmp_path):
     assert sorted(frame.index) == names and len(result.errors) == 0
     assert set(frame["source"]) == {"synthetic"}
     for name in names:
-        assert set(frame.loc[name, "labels"].split(",")) == set(read_annotations(tmp_path / "data" / name).labels)
+        expected = set(read_annotations(tmp_path / "data" / name).labels)
+        assert set(frame.loc[name, "labels"].split(",")) == expected
 
 
 # ---- the cached demo set and the command ------------------------------------------------------------
