@@ -31,14 +31,26 @@ from leadattn.evaluation.predictions import SCORE_COLUMNS, prediction_arrays
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS, NUM_CLASSES, class_index
 from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
 
-SMALL = LocalLeadAttentionConfig(stem_channels=(8,), dims=(16,), depths=(1,), heads=(2,), windows=(8,))
+
+def small_config() -> LocalLeadAttentionConfig:
+    """A two-stage network of a few thousand parameters: fast enough for every record in the tests."""
+    return LocalLeadAttentionConfig(
+        stem_channels=(8,),
+        stem_kernels=(7, 7),
+        stem_strides=(8, 8),
+        dims=(16, 16),
+        depths=(1, 1),
+        heads=(2, 2),
+        windows=(8, 8),
+    )
 
 
 def _payload(**changes) -> dict:
     torch.manual_seed(0)
-    model = LocalLeadAttentionNet(SMALL)
+    config = small_config()
+    model = LocalLeadAttentionNet(config)
     payload = {
-        "model_config": SMALL.to_dict(),
+        "model_config": config.to_dict(),
         "model_state": model.state_dict(),
         "preprocess": PreprocessConfig().to_dict(),
         "classes": list(CLASS_KEYS),
@@ -90,16 +102,16 @@ def test_output_file_merges_equivalent_codes_like_the_challenge(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text(
         "#r\n"
-        "713427006, 59118001, 164889003, 17338001, 427172004, 55827005\n"
-        "0, 1, False, 0, 0, 1\n"
-        "0.2, 0.6, 0.9, 0.1, 0.3, 0.8\n"
+        "713427006, 59118001, 164889003, 17338001, 427172004, 55827005, 733534002|164909002\n"
+        "0, 1, False, 0, 0, 1, T\n"
+        "0.2, 0.6, 0.9, 0.1, 0.3, 0.8, 0.7\n"
     )
     read = read_outputs(path)
-    rbbb, af, pvc = class_index("RBBB"), class_index("AF"), class_index("PVC")
-    assert read.outputs[rbbb] and not read.outputs[af] and not read.outputs[pvc]
+    rbbb, af, pvc, lbbb = (class_index(c) for c in ("RBBB", "AF", "PVC", "LBBB"))
+    assert read.outputs[rbbb] and read.outputs[lbbb] and not read.outputs[af] and not read.outputs[pvc]
     assert read.scores[rbbb] == pytest.approx(0.4) and read.scores[pvc] == pytest.approx(0.2)
-    assert read.scores[af] == pytest.approx(0.9)
-    assert read.outputs.sum() == 1 and read.scores[class_index("NSR")] == 0.0  # absent class: 0
+    assert read.scores[af] == pytest.approx(0.9) and read.scores[lbbb] == pytest.approx(0.7)
+    assert read.outputs.sum() == 2 and read.scores[class_index("NSR")] == 0.0  # absent class: 0
     # 55827005 (left ventricular hypertrophy) is an unscored diagnosis: accepted and ignored
 
 

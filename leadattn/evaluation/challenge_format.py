@@ -1,10 +1,11 @@
 """The challenge's own file formats: one output CSV per record, labels in the ``#Dx:`` line of a header.
 
 An output file has the record on line 1 (``#RECORD``), then three comma-separated lines of equal
-length: SNOMED CT class codes, binary outputs and scalar scores. Reading merges equivalent codes as
-the challenge does (binary: any of them; score: their mean) and gives a class that is not in the file
-a negative output with score 0. Codes of unscored diagnoses are accepted and ignored. Unlike the
-challenge, which counts a malformed file as all negative, a malformed file is an error here.
+length: SNOMED CT class codes (an entry may join equivalent codes with ``|``), binary outputs and
+scalar scores. Reading merges equivalent codes as the challenge does (binary: any of them; score:
+their mean) and gives a class that is not in the file a negative output with score 0. Codes of
+unscored diagnoses are accepted and ignored. Where the challenge reads a malformed file as all
+negative and a non-numeric or non-finite score as 0, here they are errors naming the file.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def read_outputs(path: str | Path) -> ChallengeOutput:
             f"outputs, {len(values)} scores)"
         )
     unscored = unscored_codes()
-    unknown = [c for c in codes if c not in CODE_TO_INDEX and c not in unscored]
+    parts = [entry.split("|") for entry in codes]  # an entry may name equivalent codes: 713427006|59118001
+    unknown = [c for entry in parts for c in entry if c not in CODE_TO_INDEX and c not in unscored]
     if unknown:
         raise ValueError(f"{path}: unknown class code(s) {', '.join(unknown[:5])}")
     flags = []
@@ -105,9 +107,8 @@ def read_outputs(path: str | Path) -> ChallengeOutput:
     outputs = np.zeros(NUM_CLASSES, dtype=bool)
     totals = np.zeros(NUM_CLASSES)
     counts = np.zeros(NUM_CLASSES)
-    for code, flag, number in zip(codes, flags, numbers):
-        index = CODE_TO_INDEX.get(code)
-        if index is not None:
+    for entry, flag, number in zip(parts, flags, numbers):
+        for index in {CODE_TO_INDEX[c] for c in entry if c in CODE_TO_INDEX}:
             outputs[index] |= flag
             totals[index] += number
             counts[index] += 1

@@ -257,7 +257,7 @@ def evaluate(
         "data_dir": str(data_dir),
         "split": split,
         "records_requested": len(chosen),
-        "subsets": names,
+        "lead_subsets": names,
         "thresholds_source": threshold_text,
         "window": window,
         "hop": hop,

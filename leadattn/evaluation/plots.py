@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from leadattn import metrics
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
@@ -33,61 +34,68 @@ def _grid(title: str) -> tuple[Figure, np.ndarray]:
     return fig, axes.flat
 
 
-def _check(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> None:
+def _curve_grid(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray], roc: bool) -> Figure:
     for name, s in scores.items():
-        if np.shape(s) != np.shape(labels) or np.shape(labels)[1:] != (NUM_CLASSES,):
-            raise ValueError(f"scores of subset {name} have shape {np.shape(s)}, labels {np.shape(labels)}")
+        if name not in labels or np.shape(s) != np.shape(labels[name]) or np.shape(s)[1:] != (NUM_CLASSES,):
+            raise ValueError(
+                f"scores of subset {name} have shape {np.shape(s)}; labels must match, 26 classes"
+            )
+    what = "ROC" if roc else "Precision-recall"
+    headline = next(iter(scores), None)
+    fig, axes = _grid(
+        f"{what} curves per class (title: class, positives, {'AUROC' if roc else 'AUPRC'} "
+        f"of the {headline}-lead subset)"
+    )
+    for k, ax in enumerate(axes[:NUM_CLASSES]):
+        area = float("nan")
+        for colour, (name, s) in enumerate(scores.items()):
+            c = metrics.curve(labels[name][:, k], s[:, k])
+            if c.positives == 0 or (roc and c.negatives == 0):
+                continue
+            if name == headline:
+                area = c.areas()[0 if roc else 1]
+            if roc:
+                ax.plot(1.0 - c.tnr, c.tpr, lw=1.0, color=f"C{colour}")
+            else:
+                precision = c.ppv
+                precision[0] = precision[1]  # from recall 0 to the first step, the first step's precision
+                ax.step(c.tpr, precision, where="pre", lw=1.0, color=f"C{colour}")
+        if roc:
+            ax.plot([0, 1], [0, 1], color="0.8", lw=0.6, ls="--")
+        support = int(labels[headline][:, k].sum()) if headline is not None else 0
+        value = "undefined" if np.isnan(area) else f"{area:.2f}"
+        ax.set_title(f"{ABBREVIATIONS[k]}  n={support}  {value}", fontsize=9, pad=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        if k % _COLUMNS == 0:
+            ax.set_ylabel("sensitivity" if roc else "precision", fontsize=8)
+        if k >= NUM_CLASSES - _COLUMNS:
+            ax.set_xlabel("1 - specificity" if roc else "recall", fontsize=8)
+    handles = [Line2D([], [], color=f"C{i}", lw=1.5) for i in range(len(scores))]
+    fig.legend(
+        handles,
+        [f"{name} leads" for name in scores],
+        loc="lower right",
+        ncols=1,
+        fontsize=9,
+        bbox_to_anchor=(0.98, 0.06),
+    )
+    return fig
 
 
 def roc_curves(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray]) -> Figure:
-    """One ROC panel per class (sensitivity against 1 - specificity), one line per lead subset.
+    """One ROC panel per class (sensitivity against 1 - specificity), one colour per lead subset.
 
-    ``labels`` and ``scores`` map a subset name to [records, 26] arrays.
+    ``labels`` and ``scores`` map a subset name to [records, 26] arrays; the first subset is the
+    headline, whose AUROC is in each panel's title. A class without positives or negatives has no
+    curve.
     """
-    fig, axes = _grid("ROC curves per class (legend: lead subset, AUROC)")
-    for name in scores:
-        _check(labels[name], {name: scores[name]})
-    for k, ax in enumerate(axes[:NUM_CLASSES]):
-        for name, s in scores.items():
-            c = metrics.curve(labels[name][:, k], s[:, k])
-            if c.positives == 0 or c.negatives == 0:
-                continue
-            ax.plot(1.0 - c.tnr, c.tpr, lw=1.0, label=f"{name}: {c.areas()[0]:.2f}")
-        ax.plot([0, 1], [0, 1], color="0.8", lw=0.6, ls="--")
-        _decorate(ax, k, labels, "1 - specificity", "sensitivity")
-    return fig
+    return _curve_grid(labels, scores, roc=True)
 
 
 def pr_curves(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray]) -> Figure:
-    """One precision-recall panel per class (steps, as the challenge integrates), one line per subset."""
-    fig, axes = _grid("Precision-recall curves per class (legend: lead subset, AUPRC)")
-    for name in scores:
-        _check(labels[name], {name: scores[name]})
-    for k, ax in enumerate(axes[:NUM_CLASSES]):
-        for name, s in scores.items():
-            c = metrics.curve(labels[name][:, k], s[:, k])
-            if c.positives == 0:
-                continue
-            precision = c.ppv
-            precision[0] = precision[1]  # the first step, from recall 0, has the precision of step 1
-            ax.step(c.tpr, precision, where="pre", lw=1.0, label=f"{name}: {c.areas()[1]:.2f}")
-        _decorate(ax, k, labels, "recall", "precision")
-    return fig
-
-
-def _decorate(ax, k: int, labels: Mapping[str, np.ndarray], xlabel: str, ylabel: str) -> None:
-    support = int(next(iter(labels.values()))[:, k].sum()) if labels else 0
-    ax.set_title(f"{ABBREVIATIONS[k]} (n={support})", fontsize=9, pad=3)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    if k % _COLUMNS == 0:
-        ax.set_ylabel(ylabel, fontsize=8)
-    if k >= NUM_CLASSES - _COLUMNS:
-        ax.set_xlabel(xlabel, fontsize=8)
-    if ax.lines and any(line.get_label()[:1] != "_" for line in ax.lines):
-        ax.legend(fontsize=6, loc="lower right" if xlabel != "recall" else "lower left")
-    else:
-        ax.text(0.5, 0.5, "undefined\n(no positives or negatives)", ha="center", va="center", fontsize=7)
+    """One precision-recall panel per class, drawn as the steps the challenge integrates."""
+    return _curve_grid(labels, scores, roc=False)
 
 
 def f_measure_bars(f_measures: Mapping[str, np.ndarray], support: np.ndarray | None = None) -> Figure:

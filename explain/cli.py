@@ -1,0 +1,113 @@
+"""``leadattn-explain``: explain one record with a trained checkpoint and write maps and figures.
+
+Example::
+
+    leadattn-explain data/E07500.hea --checkpoint runs/demo/best.pt --out explanations/E07500 \\
+        --methods attention,integrated_gradients --classes predicted --leads 12 --format png,svg
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from explain.baselines import BASELINES, SinusRhythmBaseline
+from explain.export import EXPLAIN_METHODS, export_record
+from explain.plotting import FORMATS, LAYOUTS, STYLES
+from leadattn.checkpoint import CheckpointError, load_model
+from leadattn.data import RecordError
+
+_EXPECTED_ERRORS = (RecordError, CheckpointError, FileNotFoundError, ValueError, KeyError, TypeError)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leadattn-explain",
+        description="Explain one ECG record: attention and attribution maps, figures and predictions.",
+    )
+    parser.add_argument("record", help="record to explain (.hea, .mat or the record's path without suffix)")
+    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    parser.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    parser.add_argument(
+        "--methods",
+        default="attention,integrated_gradients",
+        help=f"comma-separated methods from: {', '.join(EXPLAIN_METHODS)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--classes",
+        default="predicted",
+        help="'predicted' or comma-separated class abbreviations/SNOMED codes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--leads", default=None, help="lead subset: 12, 6, 4, 3, 2 or names such as I,II,V2 (default: all)"
+    )
+    parser.add_argument(
+        "--format",
+        default="png",
+        help=f"comma-separated figure formats from {', '.join(FORMATS)}; 'none' for none",
+    )
+    parser.add_argument(
+        "--baseline",
+        default="zeros",
+        help=f"attribution baseline: {', '.join(BASELINES)} or sinus:DIR (normal sinus records in DIR)",
+    )
+    parser.add_argument("--output", choices=("logit", "probability"), default="logit", help="score explained")
+    parser.add_argument("--aggregate", default="mean", help="attention: mean, rollout or block:<i>")
+    parser.add_argument("--style", choices=STYLES, default="interval", help="figure overlay style")
+    parser.add_argument(
+        "--layout", choices=tuple(LAYOUTS), default="4x3", help="figure layout (columns x rows)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="seconds drawn in figures (0: whole record)"
+    )
+    parser.add_argument("--steps", type=int, default=32, help="IntegratedGradients steps")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; bad input prints one line naming the problem and returns 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        loaded = load_model(args.checkpoint)
+        baseline = args.baseline
+        if baseline.startswith("sinus:"):
+            baseline = SinusRhythmBaseline.from_directory(baseline.split(":", 1)[1], loaded.preprocess)
+        formats = [] if args.format.strip().lower() == "none" else _names(args.format)
+        classes = "predicted" if args.classes.strip() == "predicted" else _names(args.classes)
+        if args.steps < 1:
+            raise ValueError(f"--steps must be positive, got {args.steps}")
+        result = export_record(
+            loaded,
+            args.record,
+            args.out,
+            methods=_names(args.methods),
+            classes=classes,
+            leads=args.leads,
+            formats=formats,
+            baseline=baseline,
+            output=args.output,
+            aggregate=args.aggregate,
+            style=args.style,
+            layout=args.layout,
+            seconds=args.seconds or None,
+            n_steps=args.steps,
+            progress=True,
+        )
+    except _EXPECTED_ERRORS as error:
+        print(f"leadattn-explain: error: {error}", file=sys.stderr)
+        return 2
+    predicted = ", ".join(result.predictions["predicted"]) or "none"
+    print(f"{result.predictions['record']}: predicted {predicted}")
+    print(f"wrote {len(result.tables)} tables and {len(result.figures)} figures to {result.directory}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The two attentions of a local lead-attention block: within each lead, and across leads.
+
+Both compute ``softmax(Q K^T / sqrt(d) + bias) V`` with an explicit ``nn.Softmax`` module and plain
+batched matrix products (no fused attention kernel), so that attention weights can be returned,
+Captum's hooks see the softmax, and ``torch.utils.flop_counter.FlopCounterMode`` counts every
+product (``aten.bmm``, ``aten.baddbmm``, ``aten.mm``, ``aten.addmm`` are all tracked by it).
+Internally the within-lead attention works lead-major (``[leads, B, N, ...]``) so that the per-lead
+projections are single batched products over leads; the across-lead attention works token-major
+(``[B, N, leads, ...]``) so that the leads of one token are adjacent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class WithinLeadAttention(nn.Module):
+    """Windowed self-attention along time, separately inside every lead, with per-lead projections.
+
+    Each lead ``l`` has its own query, key, value and output projections: ``qkv_weight``
+    (``[leads, dim, 2 * qk_dim + dim]``) holds ``W_Q[l]`` in columns ``[0, qk_dim)``, ``W_K[l]`` in
+    ``[qk_dim, 2 * qk_dim)`` and ``W_V[l]`` in the rest; ``out_weight`` (``[leads, dim, dim]``) holds
+    ``W_O[l]``. Tokens attend only to tokens of the same lead inside the same non-overlapping window
+    of ``window`` tokens; a shifted block offsets the windows by half a window so that information
+    crosses window borders over two blocks. ``window = 0`` makes the window the whole record. The
+    sequence is zero-padded to whole windows and padded keys are masked out of the softmax.
+    Position enters as a learned bias per head and relative offset (offsets beyond
+    ``max_relative_distance`` share one bias in whole-record windows).
+    """
+
+    def __init__(
+        self,
+        leads: int,
+        dim: int,
+        qk_dim: int,
+        heads: int,
+        window: int,
+        max_relative_distance: int,
+        attention_dropout: float,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.qk_dim = qk_dim
+        self.heads = heads
+        self.window = window
+        self.reach = window - 1 if window else max_relative_distance
+        self.scale = 1.0 / math.sqrt(qk_dim // heads)
+        self.qkv_weight = nn.Parameter(torch.empty(leads, dim, 2 * qk_dim + dim))
+        self.qkv_bias = nn.Parameter(torch.zeros(leads, 1, 2 * qk_dim + dim))
+        self.out_weight = nn.Parameter(torch.empty(leads, dim, dim))
+        self.out_bias = nn.Parameter(torch.zeros(leads, 1, dim))
+        self.relative_bias = nn.Parameter(torch.zeros(heads, 2 * self.reach + 1))
+        self.softmax = nn.Softmax(dim=-1)
+        self.attn_drop = nn.Dropout(attention_dropout)
+        nn.init.trunc_normal_(self.qkv_weight, std=0.02)
+        nn.init.trunc_normal_(self.out_weight, std=0.02)
+
+    def forward(self, x: torch.Tensor, shift: bool = False) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]`` -> ``[B, leads, N, dim]``."""
+        return self._attend(x, shift, collect=False)[0]
+
+    def forward_with_weights(
+        self, x: torch.Tensor, shift: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Output, weights ``[B, heads, leads, N, W]`` and key index ``[N, W]``.
+
+        ``weights[b, h, l, n, j]`` is how much query token ``n`` of lead ``l`` attends to the
+        ``j``-th key of its window, which is token ``key_index[n, j]`` of the same lead (``-1`` for
+        padding, whose weight is 0). Rows sum to 1.
+        """
+        out, weights, key_index = self._attend(x, shift, collect=True)
+        assert weights is not None and key_index is not None
+        return out, weights, key_index
+
+    def _attend(
+        self, x: torch.Tensor, shift: bool, collect: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        batch, leads, tokens, dim = x.shape
+        heads, qk = self.heads, self.qk_dim
+        rows = x.transpose(0, 1).reshape(leads, batch * tokens, dim)
+        qkv = torch.baddbmm(self.qkv_bias, rows, self.qkv_weight)
+        qkv = qkv.reshape(leads, batch, tokens, 2 * qk + dim)
+
+        window = self.window or tokens
+        start = window // 2 if shift and self.window else 0
+        qkv = F.pad(qkv, (0, 0, start, (-(tokens + start)) % window))
+        padded = qkv.shape[2]
+        groups = padded // window
+        qkv = qkv.reshape(leads, batch, groups, window, heads, -1)
+        q, k, v = qkv.split((qk // heads, qk // heads, dim // heads), dim=-1)
+        q = q.permute(0, 1, 2, 4, 3, 5)  # [leads, B, groups, heads, W, qk / heads]
+        k = k.permute(0, 1, 2, 4, 5, 3)
+        v = v.permute(0, 1, 2, 4, 3, 5)
+
+        offsets = torch.arange(window, device=x.device)
+        relative = (offsets[None, :] - offsets[:, None]).clamp(-self.reach, self.reach)
+        position = torch.arange(padded, device=x.device).reshape(groups, 1, window)
+        is_pad = (position < start) | (position >= start + tokens)
+        bias = self.relative_bias[:, relative + self.reach]  # [heads, W, W]
+        bias = torch.where(is_pad[:, None], float("-inf"), bias)  # [groups, heads, W, W]
+        scores = torch.matmul(q, k) * self.scale + bias  # [leads, B, groups, heads, W, W]
+        attn = self.softmax(scores)
+
+        out = torch.matmul(self.attn_drop(attn), v)  # [leads, B, groups, heads, W, dim / heads]
+        out = out.transpose(3, 4).reshape(leads, batch, padded, dim)[:, :, start : start + tokens]
+        out = torch.baddbmm(self.out_bias, out.reshape(leads, batch * tokens, dim), self.out_weight)
+        out = out.reshape(leads, batch, tokens, dim).transpose(0, 1)
+        if not collect:
+            return out, None, None
+        weights = attn.transpose(3, 4).reshape(leads, batch, padded, heads, window)
+        weights = weights[:, :, start : start + tokens].permute(1, 3, 0, 2, 4)
+        query = torch.arange(tokens, device=x.device) + start
+        keys = (query // window * window)[:, None] + offsets[None, :] - start
+        key_index = torch.where((keys >= 0) & (keys < tokens), keys, -1)
+        return out, weights, key_index
+
+
+class AcrossLeadAttention(nn.Module):
+    """Self-attention across the leads at every time token, excluding absent leads as keys.
+
+    Projections are shared by all leads; lead identity comes from the per-lead embedding added
+    after the stem and from a learned bias per head and (query lead, key lead) pair.
+    """
+
+    def __init__(
+        self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.qk_dim = qk_dim
+        self.heads = heads
+        self.scale = 1.0 / math.sqrt(qk_dim // heads)
+        self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
+        self.lead_bias = nn.Parameter(torch.zeros(heads, leads, leads))
+        self.softmax = nn.Softmax(dim=-1)
+        self.attn_drop = nn.Dropout(attention_dropout)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``, ``lead_mask``: bool ``[B, leads]`` -> ``[B, leads, N, dim]``."""
+        return self._attend(x, lead_mask, collect=False)[0]
+
+    def forward_with_weights(
+        self, x: torch.Tensor, lead_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output and weights ``[B, heads, N, leads, leads]``: at token ``n``, query lead ``l``
+        attends to key lead ``m`` with weight ``[b, h, n, l, m]``; absent key leads get 0."""
+        out, weights = self._attend(x, lead_mask, collect=True)
+        assert weights is not None
+        return out, weights
+
+    def _attend(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, collect: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, leads, tokens, dim = x.shape
+        heads = self.heads
+        qkv = self.qkv(x.transpose(1, 2)).reshape(batch, tokens, leads, heads, -1)
+        q, k, v = qkv.split((self.qk_dim // heads, self.qk_dim // heads, dim // heads), dim=-1)
+        q = q.transpose(2, 3)  # [B, N, heads, leads, qk / heads]
+        k = k.permute(0, 1, 3, 4, 2)
+        v = v.transpose(2, 3)
+        scores = torch.matmul(q, k) * self.scale + self.lead_bias  # [B, N, heads, leads, leads]
+        scores = scores.masked_fill(~lead_mask[:, None, None, None, :], float("-inf"))
+        attn = self.softmax(scores)
+        out = torch.matmul(self.attn_drop(attn), v)  # [B, N, heads, leads, dim / heads]
+        out = self.proj(out.transpose(2, 3).reshape(batch, tokens, leads, dim)).transpose(1, 2)
+        return out, (attn.transpose(1, 2) if collect else None)

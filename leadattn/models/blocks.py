@@ -1,0 +1,101 @@
+"""Local lead-attention block, token merging between stages, and masked pooling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from leadattn.models.attention import AcrossLeadAttention, WithinLeadAttention
+from leadattn.models.layers import Mlp
+
+
+class LeadAttentionBlock(nn.Module):
+    """Pre-norm residual block on ``[B, leads, N, dim]``: within-lead attention, across-lead
+    attention, feed-forward.
+
+    Layer normalisation acts on each token of each lead alone (never batch statistics), so absent
+    leads and other records cannot leak in. The lead axis is never reshaped into another axis.
+    """
+
+    def __init__(
+        self,
+        leads: int,
+        dim: int,
+        qk_dim: int,
+        heads: int,
+        window: int,
+        shift: bool,
+        mlp_ratio: float,
+        activation: str,
+        dropout: float,
+        attention_dropout: float,
+        max_relative_distance: int,
+    ) -> None:
+        super().__init__()
+        self.shift = shift and window > 0
+        self.norm_within = nn.LayerNorm(dim)
+        self.within = WithinLeadAttention(
+            leads, dim, qk_dim, heads, window, max_relative_distance, attention_dropout
+        )
+        self.drop_within = nn.Dropout(dropout)
+        self.norm_across = nn.LayerNorm(dim)
+        self.across = AcrossLeadAttention(leads, dim, qk_dim, heads, attention_dropout)
+        self.drop_across = nn.Dropout(dropout)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout)
+        self.drop_mlp = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``."""
+        x = x + self.drop_within(self.within(self.norm_within(x), self.shift))
+        x = x + self.drop_across(self.across(self.norm_across(x), lead_mask))
+        return x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
+
+    def forward_with_attention(
+        self, x: torch.Tensor, lead_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward`, also returning within-lead weights ``[B, heads, leads, N, W]``,
+        across-lead weights ``[B, heads, N, leads, leads]`` and the key index ``[N, W]``."""
+        y, within, key_index = self.within.forward_with_weights(self.norm_within(x), self.shift)
+        x = x + self.drop_within(y)
+        y, across = self.across.forward_with_weights(self.norm_across(x), lead_mask)
+        x = x + self.drop_across(y)
+        x = x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
+        return x, within, across, key_index
+
+
+class TokenMerge(nn.Module):
+    """Halve time inside every lead: concatenate adjacent token pairs, normalise, project.
+
+    An odd last token is paired with a zero token. The projection is shared by the leads and acts
+    on one lead's pair at a time, so leads stay apart.
+    """
+
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(2 * dim_in)
+        self.reduce = nn.Linear(2 * dim_in, dim_out, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, leads, N, dim_in]`` -> ``[B, leads, ceil(N / 2), dim_out]``."""
+        batch, leads, tokens, dim = x.shape
+        x = F.pad(x, (0, 0, 0, tokens % 2))
+        x = x.reshape(batch, leads, x.shape[2] // 2, 2 * dim)
+        return self.reduce(self.norm(x))
+
+
+class MaskedMeanMaxPool(nn.Module):
+    """Mean and maximum over present leads and all tokens, concatenated: ``[B, 2 * dim]``.
+
+    The mean summarises the record; the maximum keeps short events (a single premature beat) that
+    a mean over a minute of tokens would dilute. Absent leads are excluded from both.
+    """
+
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``."""
+        present = lead_mask[:, :, None, None]
+        count = lead_mask.sum(dim=1, keepdim=True).to(x.dtype) * x.shape[2]
+        mean = x.masked_fill(~present, 0.0).sum(dim=(1, 2)) / count
+        peak = x.masked_fill(~present, float("-inf")).amax(dim=(1, 2))
+        return torch.cat([mean, peak], dim=-1)

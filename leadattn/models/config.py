@@ -1,0 +1,108 @@
+"""Hyper-parameters of the local lead-attention network: the one place its defaults live."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from leadattn.labels import NUM_CLASSES
+
+ACTIVATIONS = ("gelu", "relu", "elu")
+
+
+@dataclass(frozen=True)
+class LocalLeadAttentionConfig:
+    """Architecture of :class:`LocalLeadAttentionNet`.
+
+    The stem's stride is the product of ``stem_strides`` (32 samples, 64 ms at 500 Hz, by
+    default); every later stage halves time again.
+
+    Attributes:
+        num_classes: Logits produced by the head (the challenge's 26 scored classes).
+        stem_channels: Per-lead widths of the stem layers before the last one, which maps to
+            ``dims[0]``.
+        stem_kernels: Kernel size of each stem convolution (odd); one more than stem_channels.
+        stem_strides: Stride of each stem convolution; one more than stem_channels.
+        dims: Token width of each stage.
+        depths: Blocks in each stage.
+        heads: Attention heads in each stage (must divide the stage's width).
+        windows: Within-lead attention window of each stage, in tokens; 0 means the whole record.
+            Windows do not overlap; every second block shifts them by half a window.
+        qk_ratio: Width of the within-lead queries and keys relative to the token width.
+        mlp_ratio: Hidden width of the feed-forward layer relative to the token width.
+        dropout: Dropout on every residual branch and before the head.
+        attention_dropout: Dropout on attention weights.
+        activation: Non-linearity of the stem and the feed-forward layers.
+        max_relative_distance: Relative positions beyond this share one bias in global windows.
+    """
+
+    num_classes: int = NUM_CLASSES
+    stem_channels: tuple[int, ...] = (16, 32, 48)
+    stem_kernels: tuple[int, ...] = (15, 7, 7, 7)
+    stem_strides: tuple[int, ...] = (8, 2, 2, 1)
+    dims: tuple[int, ...] = (48, 64, 96, 128)
+    depths: tuple[int, ...] = (1, 1, 2, 2)
+    heads: tuple[int, ...] = (2, 2, 4, 4)
+    windows: tuple[int, ...] = (16, 16, 16, 0)
+    qk_ratio: float = 0.5
+    mlp_ratio: float = 2.0
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation: str = "gelu"
+    max_relative_distance: int = 32
+
+    def __post_init__(self) -> None:
+        stages = len(self.dims)
+        if stages == 0:
+            raise ValueError("dims must name at least one stage")
+        for name in ("depths", "heads", "windows"):
+            if len(getattr(self, name)) != stages:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries; dims has {stages}")
+        layers = len(self.stem_channels) + 1
+        if len(self.stem_kernels) != layers or len(self.stem_strides) != layers:
+            raise ValueError(
+                f"stem_kernels and stem_strides need {layers} entries (one more than stem_channels)"
+            )
+        if any(k < 1 or k % 2 == 0 for k in self.stem_kernels):
+            raise ValueError(f"stem_kernels must be positive odd numbers, got {self.stem_kernels}")
+        if any(s < 1 for s in self.stem_strides):
+            raise ValueError(f"stem_strides must be positive, got {self.stem_strides}")
+        for dim, heads in zip(self.dims, self.heads, strict=True):
+            qk = self.qk_dim(dim)
+            if dim % heads or qk % heads:
+                raise ValueError(
+                    f"stage width {dim} and query width {qk} must both be divisible by {heads} heads"
+                )
+        if any(d < 1 for d in self.depths):
+            raise ValueError(f"every stage needs at least one block, got depths {self.depths}")
+        if any(w < 0 or w % 2 for w in self.windows):
+            raise ValueError(f"windows must be even numbers of tokens or 0, got {self.windows}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.attention_dropout < 1.0:
+            raise ValueError("dropout rates must lie in [0, 1)")
+        if self.max_relative_distance < 1:
+            raise ValueError("max_relative_distance must be positive")
+
+    def qk_dim(self, dim: int) -> int:
+        """Width of the within-lead queries and keys for a stage of token width ``dim``."""
+        return max(1, round(dim * self.qk_ratio))
+
+    @property
+    def stem_stride(self) -> int:
+        """Input samples per stem token."""
+        return math.prod(self.stem_strides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly dictionary (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LocalLeadAttentionConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error so stale checkpoints are caught."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -1,0 +1,186 @@
+"""The local lead-attention network: per-lead stem, local lead-attention stages, masked pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from leadattn.leads import LEADS
+from leadattn.models.blocks import LeadAttentionBlock, MaskedMeanMaxPool, TokenMerge
+from leadattn.models.config import LocalLeadAttentionConfig
+from leadattn.models.geometry import TokenGeometry
+from leadattn.models.stem import LeadwiseStem
+
+NUM_LEADS = len(LEADS)
+
+
+@dataclass
+class BlockAttention:
+    """Attention weights of one block, for one batch.
+
+    Attributes:
+        within: ``[B, heads, 12, N, W]``; query token ``n`` of lead ``l`` attends to the ``W`` keys
+            of its window, which are tokens ``key_index[n]`` of the same lead.
+        across: ``[B, heads, N, 12, 12]``; at token ``n``, lead ``l`` attends to lead ``m``.
+        key_index: ``[N, W]`` token index of each within-window key, ``-1`` for padding.
+        geometry: Maps this block's tokens to input samples.
+    """
+
+    within: torch.Tensor
+    across: torch.Tensor
+    key_index: torch.Tensor
+    geometry: TokenGeometry
+
+
+@dataclass
+class LeadAttentionOutput:
+    """Logits ``[B, num_classes]`` and the attention of every block, in order."""
+
+    logits: torch.Tensor
+    blocks: list[BlockAttention]
+
+
+def _tracing() -> bool:
+    return (
+        torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
+    )
+
+
+class LocalLeadAttentionNet(nn.Module):
+    """Multi-label classifier for ECGs given in the 12 canonical lead slots, any subset present.
+
+    ``forward(x, lead_mask)`` takes ``x`` ``[B, 12, T]`` (leads in :data:`leadattn.leads.LEADS`
+    order) and ``lead_mask`` (bool ``[B, 12]`` or ``[12]``; ``None`` means all present) and returns
+    logits ``[B, num_classes]`` in :mod:`leadattn.labels` order. Absent leads are zeroed on entry,
+    excluded as keys of the across-lead attention and from pooling, so their values cannot change
+    the logits.
+
+    Sub-modules: ``stem`` (:class:`LeadwiseStem`, ``[B, 12, N, D]``), ``blocks`` (every
+    :class:`LeadAttentionBlock`, in order), ``merges`` (a :class:`TokenMerge` between consecutive
+    stages), ``norm``, ``pool`` and ``head`` (the final linear layer).
+    """
+
+    def __init__(self, config: LocalLeadAttentionConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or LocalLeadAttentionConfig()
+        self.stem = LeadwiseStem(
+            NUM_LEADS,
+            config.stem_channels,
+            config.dims[0],
+            config.stem_kernels,
+            config.stem_strides,
+            config.activation,
+        )
+        self.lead_embedding = nn.Parameter(torch.zeros(NUM_LEADS, config.dims[0]))
+        blocks: list[LeadAttentionBlock] = []
+        stages: list[int] = []
+        for stage, (dim, depth, heads, window) in enumerate(
+            zip(config.dims, config.depths, config.heads, config.windows, strict=True)
+        ):
+            for _ in range(depth):
+                blocks.append(
+                    LeadAttentionBlock(
+                        NUM_LEADS,
+                        dim,
+                        config.qk_dim(dim),
+                        heads,
+                        window,
+                        shift=len(blocks) % 2 == 1,
+                        mlp_ratio=config.mlp_ratio,
+                        activation=config.activation,
+                        dropout=config.dropout,
+                        attention_dropout=config.attention_dropout,
+                        max_relative_distance=config.max_relative_distance,
+                    )
+                )
+                stages.append(stage)
+        self.blocks = nn.ModuleList(blocks)
+        self.merges = nn.ModuleList(
+            TokenMerge(d_in, d_out)
+            for d_in, d_out in zip(config.dims[:-1], config.dims[1:], strict=True)
+        )
+        self._stages = tuple(stages)
+        self.norm = nn.LayerNorm(config.dims[-1])
+        self.pool = MaskedMeanMaxPool()
+        self.head_drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.dims[-1], config.num_classes)
+        self.apply(_init_linear)
+        nn.init.trunc_normal_(self.lead_embedding, std=0.02)
+
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` for signals ``x`` ``[B, 12, T]``."""
+        x, mask = self._prepare(x, lead_mask)
+        return self._classify(self.encode(self.embed(x), mask), mask)
+
+    def forward_with_attention(
+        self, x: torch.Tensor, lead_mask: torch.Tensor | None = None
+    ) -> LeadAttentionOutput:
+        """Logits plus every block's attention weights and token geometry (see
+        :class:`BlockAttention`). Costs more memory than :meth:`forward`; use it for explanations."""
+        x, mask = self._prepare(x, lead_mask)
+        geometry = self.stem.geometry(x.shape[-1])
+        h = self.embed(x)
+        found: list[BlockAttention] = []
+        for i, block in enumerate(self.blocks):
+            if i > 0 and self._stages[i] != self._stages[i - 1]:
+                h = self.merges[self._stages[i - 1]](h)
+                geometry = geometry.merged()
+            h, within, across, key_index = block.forward_with_attention(h, mask)
+            found.append(BlockAttention(within, across, key_index, geometry))
+        return LeadAttentionOutput(self._classify(h, mask), found)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem tokens plus the learned lead embedding: ``[B, 12, T]`` -> ``[B, 12, N, dims[0]]``."""
+        return self.stem(x) + self.lead_embedding[:, None, :]
+
+    def encode(self, tokens: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+        """Run every block and merge: ``[B, 12, N, dims[0]]`` -> ``[B, 12, N', dims[-1]]``.
+
+        ``lead_mask`` must already be bool ``[B, 12]``.
+        """
+        h = tokens
+        for i, block in enumerate(self.blocks):
+            if i > 0 and self._stages[i] != self._stages[i - 1]:
+                h = self.merges[self._stages[i - 1]](h)
+            h = block(h, lead_mask)
+        return h
+
+    def _classify(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.head_drop(self.pool(self.norm(h), mask)))
+
+    def _prepare(
+        self, x: torch.Tensor, lead_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() != 3 or x.shape[1] != NUM_LEADS:
+            raise ValueError(
+                f"expected signals of shape [batch, {NUM_LEADS}, samples], got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"expected floating-point signals, got {x.dtype}")
+        batch = x.shape[0]
+        if lead_mask is None:
+            mask = torch.ones(batch, NUM_LEADS, dtype=torch.bool, device=x.device)
+        else:
+            mask = torch.as_tensor(lead_mask, device=x.device)
+            if mask.dtype != torch.bool:
+                raise TypeError(f"lead_mask must be boolean, got {mask.dtype}")
+            if mask.dim() == 1:
+                mask = mask.expand(batch, -1)
+            if mask.shape != (batch, NUM_LEADS):
+                raise ValueError(
+                    f"lead_mask must have shape [{NUM_LEADS}] or [batch, {NUM_LEADS}], "
+                    f"got {tuple(mask.shape)} for a batch of {batch}"
+                )
+        if not _tracing() and not bool(mask.any(dim=1).all()):
+            empty = torch.nonzero(~mask.any(dim=1)).flatten().tolist()
+            raise ValueError(f"lead_mask marks no lead present for batch item(s) {empty}")
+        return x.masked_fill(~mask[:, :, None], 0.0), mask
+
+
+def _init_linear(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

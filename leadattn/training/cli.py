@@ -1,0 +1,141 @@
+"""``leadattn train`` / ``leadattn-train`` / ``train.py``: a thin argparse layer over :func:`train`.
+
+Without ``--config`` and without a manifest, the bundled demo configuration trains on the synthetic
+demo set (generated on first use). With a manifest and no ``--config``, the bundled defaults for
+real data apply. ``--set key=value`` changes any configuration key; the common ones also have flags.
+Expected failures print one ``error:`` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leadattn.checkpoint import CheckpointError
+from leadattn.data import RecordError, read_manifest
+from leadattn.training.checkpoints import run_config
+from leadattn.training.config import TrainConfig, bundled_config, load_config, parse_overrides
+from leadattn.training.loop import RunResult, TrainingError, train
+
+_EXPECTED = (CheckpointError, RecordError, TrainingError, FileNotFoundError, ValueError, KeyError)
+
+_FLAGS = {
+    "manifest": "data.manifest",
+    "data_dir": "data.data_dir",
+    "out": "run.out",
+    "epochs": "optim.epochs",
+    "device": "run.device",
+    "batch_size": "data.batch_size",
+    "workers": "data.workers",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train``."""
+    parser.add_argument("--config", type=Path, help="YAML or TOML file of settings (partial files are fine)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="override configuration keys, e.g. --set optim.lr=3e-4 data.val_folds=[7]",
+    )
+    parser.add_argument("--manifest", help="manifest CSV from `leadattn prepare` (data.manifest)")
+    parser.add_argument("--data-dir", help="folder the manifest's paths are relative to (data.data_dir)")
+    parser.add_argument("--out", help="run folder for checkpoints and logs (run.out)")
+    parser.add_argument("--epochs", type=int, help="number of epochs (optim.epochs)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (run.device)")
+    parser.add_argument("--batch-size", type=int, help="records per batch and process (data.batch_size)")
+    parser.add_argument("--workers", type=int, help="DataLoader worker processes (data.workers)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in the run folder")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved configuration and exit"
+    )
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
+    """The configuration the arguments describe, and whether it is the no-argument demo."""
+    flags: dict[str, Any] = {key: getattr(args, name) for name, key in _FLAGS.items()}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    overrides = {**parse_overrides(args.overrides), **flags}
+    if args.resume is not None:
+        if args.config is not None:
+            raise ValueError("--config cannot be combined with --resume: a run continues with its own settings")
+        return run_config(args.resume, overrides), False
+    if args.config is not None:
+        return load_config(args.config).replace(overrides), False
+    demo = "data.manifest" not in overrides and overrides.get("data.demo", True) is not False
+    return bundled_config("demo" if demo else "default").replace(overrides), demo
+
+
+def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
+    checkpoint = str(result.best_checkpoint)
+    folds = config.data.test_folds or config.data.val_folds
+    frame = read_manifest(result.manifest)
+    held_out = frame[frame["fold"].isin(folds)]
+    lines = [
+        "leadattn evaluate "
+        + shlex.join([checkpoint, str(result.manifest), "--folds", ",".join(map(str, folds)),
+                      "--out", str(result.run_dir / "evaluation")])
+    ]
+    if len(held_out):
+        record = result.data_dir / held_out["path"].iloc[0]
+        lines.append(
+            "leadattn-explain "
+            + shlex.join([str(record), "--checkpoint", checkpoint, "--out", str(result.run_dir / "explain")])
+        )
+    return lines
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, then print where the model is and what to run next."""
+    try:
+        config, demo = resolve_config(args)
+        if args.print_config:
+            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+            return 0
+        result = train(config, resume=args.resume is not None, overwrite=args.overwrite or demo)
+    except _EXPECTED as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    best = result.best_metrics
+    print(
+        f"done in {result.seconds / 60:.1f} min: best epoch {result.best_epoch} "
+        f"(validation AUROC {best.get('auroc', float('nan')):.3f}, AUPRC {best.get('auprc', float('nan')):.3f}, "
+        f"challenge metric {best.get('challenge_metric', float('nan')):.3f})"
+        + (" - stopped early" if result.stopped_early else "")
+    )
+    print(f"checkpoint: {result.best_checkpoint}  (last epoch: {result.last_checkpoint})")
+    print(f"logs: {result.run_dir / 'metrics.csv'}, {result.run_dir / 'learning_curves.png'}")
+    print("next:")
+    for line in _next_steps(result, config):
+        print(f"  {line}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` to the ``leadattn`` command."""
+    parser = subparsers.add_parser(
+        "train", help="train a lead-attention model (no arguments: the demo)", description=__doc__
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``leadattn-train`` and ``train.py``."""
+    parser = argparse.ArgumentParser(prog="leadattn-train", description=__doc__)
+    add_arguments(parser)
+    return run_train(parser.parse_args(argv))

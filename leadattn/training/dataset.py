@@ -1,0 +1,170 @@
+"""Training data: the manifest's folds read through the preprocessing cache, cut into fixed-length crops.
+
+Training crops start at a random sample and are augmented; validation crops are centred and never
+augmented. Records shorter than a crop are zero-padded at the end. The randomness of a training
+crop comes from a generator seeded by (seed, epoch, draw), where ``draw`` is the crop's position in
+the epoch's global order (see :mod:`leadattn.training.sampler`), so a crop does not depend on the
+number of DataLoader workers or processes, and a resumed run sees the same crops as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from leadattn.data import PreprocessConfig, SignalCache, build_cache, manifest_data_dir, prepare, read_manifest
+from leadattn.training.augment import Augmenter
+from leadattn.training.config import DataConfig
+
+
+@dataclass
+class Splits:
+    """Where the data of a run lives and which cached records train and validate."""
+
+    manifest: Path
+    data_dir: Path
+    cache: SignalCache
+    train: np.ndarray
+    val: np.ndarray
+    skipped: list[dict] = field(default_factory=list)
+
+    def labels(self, indices: np.ndarray) -> np.ndarray:
+        """Label matrix [len(indices), 26] of cached records."""
+        return self.cache.label_matrix[indices]
+
+
+def demo_manifest() -> tuple[Path, Path, bool]:
+    """The demo set's (manifest, data folder), generating either when missing; the flag says whether
+    the manifest was (re)written, in which case a cache built from older records must be rebuilt."""
+    from leadattn.synth import ensure_demo_data
+    from leadattn.synth.demo import MARKER
+
+    data_dir = ensure_demo_data()
+    manifest = data_dir.with_name(f"{data_dir.name}.csv")
+    fresh = manifest.is_file() and manifest.stat().st_mtime >= (data_dir / MARKER).stat().st_mtime
+    if not fresh:
+        prepare(data_dir, manifest)
+    return manifest, data_dir, not fresh
+
+
+def default_cache_dir(manifest: Path) -> Path:
+    """``<manifest folder>/<manifest stem>.cache``: one cache per manifest, beside it."""
+    return manifest.with_name(f"{manifest.stem}.cache")
+
+
+def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
+    """Resolve the manifest and data folder, build the cache if it is missing or stale, pick folds.
+
+    Records the cache build could not read are left out and listed in ``Splits.skipped``.
+    """
+    rebuild = False
+    if config.demo:
+        manifest, data_dir, rebuild = demo_manifest()
+    elif config.manifest is None:
+        raise ValueError(
+            "no training data: set data.manifest (--manifest PATH), or run without arguments for the demo"
+        )
+    else:
+        manifest = Path(config.manifest)
+        data_dir = Path(config.data_dir) if config.data_dir else manifest_data_dir(manifest)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} (of manifest {manifest}) does not exist")
+    frame = read_manifest(manifest)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir(manifest)
+    cache = build_cache(frame, data_dir, cache_dir, preprocess, rebuild=rebuild)
+    train_rows, val_rows = split_rows(frame, config)
+    train, val = _cached(cache, train_rows), _cached(cache, val_rows)
+    for name, rows in (("training", train), ("validation", val)):
+        if rows.size == 0:
+            raise ValueError(f"manifest {manifest} has no readable {name} records in the chosen folds")
+    return Splits(manifest, data_dir, cache, train, val, list(cache.meta.get("skipped", [])))
+
+
+def split_rows(frame: pd.DataFrame, config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Manifest rows of the training folds and of the validation folds."""
+    held_out = set(config.val_folds) | set(config.test_folds)
+    if config.train_folds is None:
+        train = frame[~frame["fold"].isin(held_out)]
+    else:
+        train = frame[frame["fold"].isin(config.train_folds)]
+    return train, frame[frame["fold"].isin(config.val_folds)]
+
+
+def _cached(cache: SignalCache, rows: pd.DataFrame) -> np.ndarray:
+    """Cache indices of the rows' records; records the cache build skipped are left out."""
+    positions = []
+    for name in rows["name"]:
+        try:
+            positions.append(cache.index_of(name))
+        except KeyError:
+            continue
+    return np.array(sorted(positions), dtype=np.int64)
+
+
+class CropDataset(Dataset):
+    """Crops ``[12, length]`` of cached records ``indices``.
+
+    Item ``k`` (validation) is the centred crop of ``indices[k]``; item ``(draw, k)`` (training, as
+    yielded by :class:`~leadattn.training.sampler.EpochSampler`) is a random, augmented crop. Each
+    item is ``(x float32 [12, length], mask bool [12], labels float32 [26], k)``. The cache is
+    opened lazily in each process, so workers share its memory map instead of copying it.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        indices: np.ndarray,
+        length: int,
+        augmenter: Augmenter | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.length = int(length)
+        self.augmenter = augmenter
+        self.seed = int(seed)
+        self.epoch = 0
+        self._cache: SignalCache | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random crops are drawn (call before iterating)."""
+        self.epoch = int(epoch)
+
+    @property
+    def cache(self) -> SignalCache:
+        if self._cache is None:
+            self._cache = SignalCache(self.cache_dir)
+        return self._cache
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cache": None}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        if isinstance(item, tuple):
+            draw, k = item
+            rng = np.random.default_rng((self.seed, self.epoch, int(draw)))
+        else:
+            k, rng = item, None
+        i = int(self.indices[k])
+        n = int(self.cache.lengths[i])
+        if n > self.length:
+            start = int(rng.integers(0, n - self.length + 1)) if rng is not None else (n - self.length) // 2
+        else:
+            start = 0
+        x = np.zeros((self.cache.mask_matrix.shape[1], self.length), dtype=np.float32)
+        block = self.cache.signal(i, start, start + self.length)
+        x[:, : block.shape[1]] = block
+        mask = np.array(self.cache.mask(i), dtype=bool)
+        if rng is not None and self.augmenter is not None:
+            x, mask = self.augmenter(x, mask, rng)
+        labels = np.asarray(self.cache.labels(i), dtype=np.float32)
+        return torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(labels), int(k)

@@ -1,0 +1,470 @@
+"""The training loop: :func:`train` runs a :class:`~leadattn.training.config.TrainConfig` to the end.
+
+Per epoch: one pass over the training shard of every process (AdamW, schedule stepped per batch,
+gradient clipping, optional mixed precision), then validation on the held-out folds. Validation
+scores are gathered from all processes, per-class thresholds are tuned on them
+(:func:`leadattn.thresholds.tune_thresholds`), and the challenge metrics are computed with those
+thresholds, so F-measure, accuracy and challenge metric are optimistic for the validation folds
+(evaluate the test fold for unbiased figures); AUROC and AUPRC do not depend on thresholds.
+``last.pt`` is written after every epoch, ``best.pt`` whenever the monitored metric improves; the
+run stops early after ``run.patience`` epochs without improvement.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from leadattn import metrics
+from leadattn.checkpoint import save_checkpoint
+from leadattn.labels import CLASS_KEYS
+from leadattn.models import LocalLeadAttentionNet
+from leadattn.thresholds import apply_thresholds, tune_thresholds
+from leadattn.training import distributed as dist_utils
+from leadattn.training.augment import Augmenter
+from leadattn.training.checkpoints import BEST, CONFIG, LAST, resume_payload
+from leadattn.training.config import TrainConfig, save_config
+from leadattn.training.dataset import CropDataset, Splits, load_splits
+from leadattn.training.distributed import DistContext
+from leadattn.training.logs import RunLog, plot_learning_curves
+from leadattn.training.losses import build_loss
+from leadattn.training.sampler import EpochSampler, rare_class_weights
+from leadattn.training.schedule import build_scheduler
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a diverged loss, a run folder that is already taken)."""
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path
+    best_epoch: int
+    best_metrics: dict[str, float]
+    history: list[dict[str, Any]]
+    stopped_early: bool
+    seconds: float
+    train_records: int
+    val_records: int
+    manifest: Path
+    data_dir: Path
+    skipped_records: list[dict] = field(default_factory=list)
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_epoch_end: EpochCallback | None = None,
+) -> RunResult:
+    """Train the model ``config`` describes into ``config.run.out``.
+
+    ``resume`` continues the run saved there from its ``last.pt``; otherwise a folder that already
+    holds a run is refused unless ``overwrite``. ``on_epoch_end`` is called with each epoch's row of
+    ``metrics.csv`` after its checkpoints are written. Under ``torchrun`` every process calls this;
+    only rank 0 writes files.
+    """
+    joined = not torch.distributed.is_initialized()
+    context = dist_utils.init_distributed(config.run.device)
+    try:
+        result = _Trainer(config, context).fit(resume, overwrite, on_epoch_end)
+    except BaseException:
+        if joined and context.distributed:
+            torch.distributed.destroy_process_group()
+        raise
+    if joined:
+        dist_utils.shutdown(context)
+    return result
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of torch's global generator (dropout) for one epoch on one process."""
+    return int(np.random.SeedSequence((seed, epoch, rank)).generate_state(1)[0])
+
+
+def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The dtype of mixed precision, or None for full float32.
+
+    ``auto`` is bf16 on CUDA devices that support it, else fp16 there, and off on the CPU (where
+    bf16 autocast was slower than float32 for this model; see bench/train.py).
+    """
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if mode == "fp16" and device.type != "cuda":
+        raise ValueError("run.amp=fp16 needs a CUDA device; use bf16 or off on the CPU")
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on the weights of linear and convolution layers only, not on biases, norms,
+    embeddings or attention biases."""
+    decayed = {
+        id(module.weight)
+        for module in model.modules()
+        if isinstance(module, nn.Linear | nn.Conv1d) and module.weight.requires_grad
+    }
+    decay = [p for p in model.parameters() if id(p) in decayed]
+    rest = [p for p in model.parameters() if id(p) not in decayed and p.requires_grad]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, context: DistContext) -> None:
+        self.config = config
+        self.context = context
+        self.device = context.device
+        self.run_dir = Path(config.run.out)
+        self.main = context.is_main
+
+    # -------------------------------------------------------------------------------------------
+    # Setup
+
+    def _data(self) -> Splits:
+        if self.main:
+            splits = load_splits(self.config.data, self.config.preprocess)
+        dist_utils.barrier(self.context)
+        if not self.main:
+            splits = load_splits(self.config.data, self.config.preprocess)
+        return splits
+
+    def _setup(self) -> None:
+        c = self.config
+        if c.run.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        torch.manual_seed(c.run.seed)
+        self.splits = self._data()
+        fs = c.preprocess.fs
+        self.train_set = CropDataset(
+            self.splits.cache.path, self.splits.train, c.crop_samples, Augmenter(c.augment, fs), c.run.seed
+        )
+        self.val_set = CropDataset(self.splits.cache.path, self.splits.val, c.val_crop_samples)
+        weights = None
+        if c.data.sampler == "rare_class":
+            weights = rare_class_weights(self.splits.labels(self.splits.train), c.data.rare_class_power)
+        self.sampler = EpochSampler(
+            len(self.train_set), c.run.seed, self.context.rank, self.context.world, weights
+        )
+        cuda = self.device.type == "cuda"
+        self.train_loader = DataLoader(
+            self.train_set, batch_size=c.data.batch_size, sampler=self.sampler,
+            num_workers=c.data.workers, pin_memory=cuda,
+        )
+        self.val_loader = DataLoader(
+            self.val_set, batch_size=c.data.val_batch_size,
+            sampler=list(range(self.context.rank, len(self.val_set), self.context.world)),
+            num_workers=c.data.workers, pin_memory=cuda,
+        )
+        self.model = LocalLeadAttentionNet(c.model).to(self.device)
+        net: nn.Module = self.model
+        if self.context.distributed:
+            net = DistributedDataParallel(
+                net, device_ids=[self.device.index] if cuda else None, broadcast_buffers=False
+            )
+        self.net = torch.compile(net) if c.run.compile else net
+        self.criterion = build_loss(c.loss, self.splits.labels(self.splits.train)).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(self.model, c.optim.weight_decay), lr=c.optim.lr, betas=c.optim.betas,
+            fused=cuda,
+        )
+        self.steps_per_epoch = len(self.train_loader)
+        self.scheduler = build_scheduler(self.optimizer, c.optim, self.steps_per_epoch)
+        self.amp = autocast_dtype(c.run.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+
+    def _autocast(self) -> Any:
+        if self.amp is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    # -------------------------------------------------------------------------------------------
+    # State
+
+    def _start(self, resume: bool, overwrite: bool) -> None:
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"epoch": 0, "value": None, "stale": 0, "monitor": self.config.run.monitor}
+        self.stopped_early = False
+        self.step = 0
+        self.thresholds = np.full(len(CLASS_KEYS), 0.5)
+        self.epoch = 0
+        if resume:
+            payload = resume_payload(self.run_dir, self.config, self.device)
+            self.model.load_state_dict(payload["model_state"])
+            self.optimizer.load_state_dict(payload["optimizer_state"])
+            self.scheduler.load_state_dict(payload["scheduler_state"])
+            self.scaler.load_state_dict(payload["scaler_state"])
+            self.history = list(payload["history"])
+            self.best = dict(payload["best"])
+            self.stopped_early = bool(payload["stopped_early"])
+            self.step = int(payload["step"])
+            self.epoch = int(payload["epoch"])
+            self.thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
+            if int(payload.get("world", 1)) != self.context.world and self.main:
+                tqdm.write(
+                    f"note: the run used {payload.get('world', 1)} process(es), now {self.context.world}: "
+                    "it continues, but will not repeat the original run exactly"
+                )
+        elif self.main and (self.run_dir / LAST).exists() and not overwrite:
+            raise TrainingError(
+                f"{self.run_dir} already holds a run: resume it (--resume {self.run_dir}), "
+                "choose another --out, or pass --overwrite"
+            )
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume:
+                for name in (LAST, BEST):
+                    (self.run_dir / name).unlink(missing_ok=True)
+            save_config(self.config, self.run_dir / CONFIG)
+            self.log = RunLog(self.run_dir, self.config.run.tensorboard)
+            self.log.restart(self.history)
+
+    def _payload(self, row: dict[str, Any], val_metrics: dict[str, Any], full: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model_config": self.config.model.to_dict(),
+            "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "preprocess": self.config.preprocess.to_dict(),
+            "classes": list(CLASS_KEYS),
+            "thresholds": [float(t) for t in self.thresholds],
+            "train_config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "metrics": {**{k: _plain(v) for k, v in val_metrics.items()}, "val_loss": row["val_loss"]},
+            "history": self.history,
+            "best": self.best,
+            "world": self.context.world,
+        }
+        if full:
+            payload.update(
+                optimizer_state=self.optimizer.state_dict(),
+                scheduler_state=self.scheduler.state_dict(),
+                scaler_state=self.scaler.state_dict(),
+                stopped_early=self.stopped_early,
+            )
+        return payload
+
+    # -------------------------------------------------------------------------------------------
+    # Epochs
+
+    def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
+        started = time.perf_counter()
+        self._setup()
+        self._start(resume, overwrite)
+        c = self.config
+        if self.main:
+            self._describe()
+        try:
+            while self.epoch < c.optim.epochs and not self.stopped_early:
+                row, val_metrics = self._epoch()
+                self.history.append(row)
+                improved = self._track(row)
+                if self.main:
+                    if improved:
+                        save_checkpoint(self.run_dir / BEST, self._payload(row, val_metrics, full=False))
+                    save_checkpoint(self.run_dir / LAST, self._payload(row, val_metrics, full=True))
+                    self.log.log_epoch(row)
+                    self._report(row, improved)
+                if on_epoch_end is not None:
+                    on_epoch_end(row)
+            if self.main:
+                plot_learning_curves(self.history, self.run_dir / "learning_curves.png")
+        finally:
+            if self.main:
+                self.log.close()
+        best_row = next((r for r in self.history if r["epoch"] == self.best["epoch"]), {})
+        return RunResult(
+            run_dir=self.run_dir,
+            last_checkpoint=self.run_dir / LAST,
+            best_checkpoint=self.run_dir / BEST,
+            best_epoch=int(self.best["epoch"]),
+            best_metrics={k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
+            history=self.history,
+            stopped_early=self.stopped_early,
+            seconds=time.perf_counter() - started,
+            train_records=len(self.train_set),
+            val_records=len(self.val_set),
+            manifest=self.splits.manifest,
+            data_dir=self.splits.data_dir,
+            skipped_records=self.splits.skipped,
+        )
+
+    def _epoch(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        c = self.config
+        started = time.perf_counter()
+        torch.manual_seed(epoch_seed(c.run.seed, self.epoch, self.context.rank))
+        self.sampler.set_epoch(self.epoch)
+        self.train_set.set_epoch(self.epoch)
+        train_loss, seen = self._train_epoch()
+        trained = time.perf_counter() - started
+        val_loss, labels, scores = self._validate()
+        thresholds = tune_thresholds(labels, scores, c.run.threshold_objective)
+        self.thresholds = thresholds
+        val_metrics = metrics.score(labels, scores, apply_thresholds(scores, thresholds))
+        self.epoch += 1
+        row: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **{f"val_{name}": float(val_metrics[name]) for name in metrics.HEADLINE},
+            "lr": float(self.scheduler.get_last_lr()[0]),
+            "train_records": int(seen.size),
+            "train_distinct": int(np.unique(seen).size),
+            "val_records": int(labels.shape[0]),
+            "records_per_s": float(seen.size / trained),
+            "seconds": float(time.perf_counter() - started),
+        }
+        return row, val_metrics
+
+    def _train_epoch(self) -> tuple[float, np.ndarray]:
+        c = self.config
+        self.net.train()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        seen: list[np.ndarray] = []
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}/{c.optim.epochs}",
+            unit="batch",
+            disable=not (self.main and c.run.progress),
+            leave=False,
+            dynamic_ncols=True,
+        )
+        started = time.perf_counter()
+        with bar:
+            for i, (x, mask, y, k) in enumerate(self.train_loader):
+                x = x.to(self.device, non_blocking=True)
+                mask = mask.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
+                with self._autocast():
+                    logits = self.net(x, mask)
+                loss = self.criterion(logits.float(), y)
+                self.scaler.scale(loss).backward()
+                if c.optim.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+                self.step += 1
+                total += loss.detach() * x.shape[0]
+                count += x.shape[0]
+                seen.append(self.train_set.indices[k.numpy()])
+                if i % 10 == 9 or i == self.steps_per_epoch - 1:
+                    mean = total.item() / count
+                    if not math.isfinite(mean):
+                        raise TrainingError(
+                            f"training loss became {mean} in epoch {self.epoch + 1} (step {self.step}): "
+                            "lower optim.lr, keep optim.grad_clip > 0, or turn run.amp off"
+                        )
+                    rate = count * self.context.world / (time.perf_counter() - started)
+                    bar.set_postfix(loss=f"{mean:.4f}", rec_s=f"{rate:.1f}", refresh=False)
+                bar.update()
+        loss_sum, n = dist_utils.sum_over_ranks([total.item(), float(count)], self.context)
+        (seen_all,) = dist_utils.gather_arrays([np.concatenate(seen)], self.context)
+        return loss_sum / n, seen_all
+
+    @torch.no_grad()
+    def _validate(self) -> tuple[float, np.ndarray, np.ndarray]:
+        self.model.eval()
+        positions, labels, scores = [], [], []
+        total = 0.0
+        for x, mask, y, k in self.val_loader:
+            x, mask, y = x.to(self.device), mask.to(self.device), y.to(self.device)
+            with self._autocast():
+                logits = self.model(x, mask)
+            logits = logits.float()
+            total += float(self.criterion(logits, y)) * x.shape[0]
+            positions.append(k.numpy())
+            labels.append(y.cpu().numpy() > 0.5)
+            scores.append(torch.sigmoid(logits).cpu().numpy().astype(np.float64))
+        empty = np.zeros((0, len(CLASS_KEYS)))
+        parts = [
+            np.concatenate(positions) if positions else np.zeros(0, np.int64),
+            np.concatenate(labels) if labels else empty.astype(bool),
+            np.concatenate(scores) if scores else empty,
+            np.array([total]),
+        ]
+        positions, labels, scores, totals = dist_utils.gather_arrays(parts, self.context)
+        order = np.argsort(positions, kind="stable")
+        labels, scores = labels[order], scores[order]
+        if not np.isfinite(scores).all():
+            raise TrainingError(f"validation scores are not finite after epoch {self.epoch + 1}: training diverged")
+        return float(totals.sum() / labels.shape[0]), labels, scores
+
+    def _track(self, row: dict[str, Any]) -> bool:
+        """Update the best epoch and the early-stopping count; True when this epoch is the best."""
+        monitor = self.config.run.monitor
+        value = row["val_loss"] if monitor == "val_loss" else row[f"val_{monitor}"]
+        best = self.best["value"]
+        lower = monitor == "val_loss"
+        improved = self.best["epoch"] == 0 or (
+            math.isfinite(value) and (best is None or not math.isfinite(best) or
+                                      (value < best if lower else value > best))
+        )
+        if improved:
+            self.best.update(epoch=row["epoch"], value=float(value), stale=0)
+        else:
+            self.best["stale"] += 1
+        patience = self.config.run.patience
+        self.stopped_early = bool(patience and self.best["stale"] >= patience and self.epoch < self.config.optim.epochs)
+        return improved
+
+    # -------------------------------------------------------------------------------------------
+    # Console
+
+    def _describe(self) -> None:
+        s, c = self.splits, self.config
+        skipped = f", {len(s.skipped)} unreadable record(s) skipped" if s.skipped else ""
+        tqdm.write(
+            f"data: {s.manifest} ({len(s.train)} training, {len(s.val)} validation records{skipped}); "
+            f"cache {s.cache.path}"
+        )
+        amp = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
+        tqdm.write(
+            f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters on {self.device} "
+            f"x{self.context.world}, mixed precision {amp}; crops {c.crop_samples} samples at "
+            f"{c.preprocess.fs:g} Hz, batch {c.data.batch_size} per process; run folder {self.run_dir}"
+        )
+        if self.epoch:
+            tqdm.write(f"resuming after epoch {self.epoch} of {c.optim.epochs}")
+
+    def _report(self, row: dict[str, Any], improved: bool) -> None:
+        names = {"auroc": "AUROC", "auprc": "AUPRC", "f_measure": "F", "challenge_metric": "challenge"}
+        values = "  ".join(f"{label} {row[f'val_{name}']:.3f}" for name, label in names.items())
+        tqdm.write(
+            f"epoch {row['epoch']:>3}/{self.config.optim.epochs}  loss {row['train_loss']:.4f}  "
+            f"val loss {row['val_loss']:.4f}  {values}  {row['records_per_s']:.0f} rec/s  "
+            f"{row['seconds']:.0f} s{'  *' if improved else ''}"
+        )
+        if self.stopped_early:
+            tqdm.write(f"early stop: {self.config.run.monitor} has not improved for {self.best['stale']} epochs")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
