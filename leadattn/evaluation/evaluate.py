@@ -83,7 +83,7 @@ def read_thresholds(path: str | Path) -> np.ndarray:
 def read_record_names(path: str | Path) -> list[str]:
     """Record names from a text file: one per line (or comma-separated); blank lines and ``#`` ignored."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"record list {path} does not exist")
     names = []
     for line in path.read_text().splitlines():
