@@ -538,3 +538,13 @@ def test_demo_data_command(tmp_path, capsys):
     args = parser.parse_args(["demo-data", str(tmp_path / "out"), "--n", "0"])
     with pytest.raises(ValueError, match="--n must be at least 1"):
         args.func(args)
+
+
+def test_other_rates_and_lengths(tmp_path):
+    record = generate_record(0, ("SB", "PVC"), fs=250, seconds=4)
+    assert record.signal.shape == (12, 1000) and record.annotations.pvc_indices
+    hea = record.write(tmp_path)
+    assert hea.read_text().splitlines()[0] == "SYN00001 12 250 1000"
+    assert read_record(hea).fs == 250
+    with pytest.raises(ValueError, match="SYN00001: a 1 s record at .* too short for a premature beat"):
+        generate_record(0, ("SB", "PVC"), seconds=1)

@@ -116,7 +116,10 @@ def generate_record(
         schedule = sinus_schedule(spec.rate, spec.rate_variability, spec.resp_hz, spec.pr, seconds, rng)
         if spec.pvc_count:
             qt = float(qt_intervals(np.array([60.0 / spec.rate]), spec.qtc, widening)[0])
-            schedule = add_premature_beats(schedule, spec.pvc_count, spec.bigeminy, qt, seconds, rng)
+            try:
+                schedule = add_premature_beats(schedule, spec.pvc_count, spec.bigeminy, qt, seconds, rng)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
     else:
         schedule = af_schedule(spec.rate, spec.rate_variability, spec.qtc, widening, seconds, rng)
     ectopic = None
@@ -227,7 +230,6 @@ def generate_dataset(
     out_dir: str | Path,
     n: int,
     seed: int = 0,
-    *,
     fs: float = 500.0,
     seconds: float = 10.0,
     workers: int | None = None,

@@ -82,7 +82,8 @@ def af_schedule(
 def add_premature_beats(
     schedule: Schedule, count: int, bigeminy: bool, qt: float, seconds: float, rng: np.random.Generator
 ) -> Schedule:
-    """Replace sinus beats by ventricular premature beats that fall wholly inside the record.
+    """Replace sinus beats by ventricular premature beats, with their pauses inside the record where it
+    is long enough. Raises ``ValueError`` when the record cannot hold one.
 
     Each chosen beat loses its P wave and comes early; the beats around it keep their times. In
     bigeminy every other beat is premature. The coupling interval is 50-70 % of the cycle and, where
@@ -91,6 +92,10 @@ def add_premature_beats(
     onsets = schedule.qrs_onset
     cycle = float(np.median(np.diff(onsets)))
     candidates = np.flatnonzero((onsets - cycle > 0.25) & (onsets + cycle < seconds - 0.6))
+    if len(candidates) == 0:  # a short record: the pause may run past its end
+        candidates = np.flatnonzero((np.arange(len(onsets)) > 0) & (onsets > 0.1) & (onsets < seconds - 0.3))
+    if len(candidates) == 0:
+        raise ValueError(f"a {seconds:g} s record at {60 / cycle:.0f} bpm is too short for a premature beat")
     if bigeminy:
         start = int(rng.integers(2))
         chosen = candidates[start::2]
