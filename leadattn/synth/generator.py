@@ -22,6 +22,7 @@ from leadattn.synth.classes import RecordSpec, class_code, sample_labels, sample
 from leadattn.synth.dipole import expand, project, rotation
 from leadattn.synth.noise import electrode_noise, sample_levels
 from leadattn.synth.rhythm import (
+    Schedule,
     add_premature_beats,
     af_schedule,
     fibrillatory_waves,
@@ -160,6 +161,8 @@ def generate_record(
         60.0 * fs / float(np.mean(np.diff(listed))) if len(listed) > 1 else 60.0 / schedule.rr_before[0]
     )
     inside = (schedule.qrs_onset * fs >= 0) & (schedule.qrs_onset * fs < n) & ~schedule.ectopic
+    if not inside.any():  # a very short record: describe the beats around it
+        inside = ~schedule.ectopic
     rr = schedule.rr_before[inside]
     annotations = Annotations(
         name=name,
@@ -192,7 +195,7 @@ def generate_record(
 
 
 def _annotate_beats(
-    schedule,
+    schedule: Schedule,
     dominant: BeatShape,
     ectopic: BeatShape | None,
     t_bounds: np.ndarray,
