@@ -69,7 +69,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     overrides = {**parse_overrides(args.overrides), **flags}
     if args.resume is not None:
         if args.config is not None:
-            raise ValueError("--config cannot be combined with --resume: a run continues with its own settings")
+            raise ValueError(
+                "--config cannot be combined with --resume: a run continues with its own settings"
+            )
         return run_config(args.resume, overrides), False
     if args.config is not None:
         return load_config(args.config).replace(overrides), False
@@ -84,8 +86,16 @@ def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
     held_out = frame[frame["fold"].isin(folds)]
     lines = [
         "leadattn evaluate "
-        + shlex.join([checkpoint, str(result.manifest), "--folds", ",".join(map(str, folds)),
-                      "--out", str(result.run_dir / "evaluation")])
+        + shlex.join(
+            [
+                checkpoint,
+                str(result.manifest),
+                "--folds",
+                ",".join(map(str, folds)),
+                "--out",
+                str(result.run_dir / "evaluation"),
+            ]
+        )
     ]
     if len(held_out):
         record = result.data_dir / held_out["path"].iloc[0]
@@ -113,8 +123,8 @@ def run_train(args: argparse.Namespace) -> int:
     best = result.best_metrics
     print(
         f"done in {result.seconds / 60:.1f} min: best epoch {result.best_epoch} "
-        f"(validation AUROC {best.get('auroc', float('nan')):.3f}, AUPRC {best.get('auprc', float('nan')):.3f}, "
-        f"challenge metric {best.get('challenge_metric', float('nan')):.3f})"
+        f"(validation AUROC {best['auroc']:.3f}, AUPRC {best['auprc']:.3f}, "
+        f"challenge metric {best['challenge_metric']:.3f})"
         + (" - stopped early" if result.stopped_early else "")
     )
     print(f"checkpoint: {result.best_checkpoint}  (last epoch: {result.last_checkpoint})")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.resources
-import tomllib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
+import tomllib
 import yaml
 
 from leadattn.data.manifest import NUM_FOLDS
@@ -62,15 +62,15 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("train_folds", "val_folds", "test_folds"):
             folds = getattr(self, name) or ()
-            _check(
-                all(0 <= f < NUM_FOLDS for f in folds), f"data.{name} must be folds 0..{NUM_FOLDS - 1}"
-            )
+            _check(all(0 <= f < NUM_FOLDS for f in folds), f"data.{name} must be folds 0..{NUM_FOLDS - 1}")
         _check(bool(self.val_folds), "data.val_folds must name at least one fold")
         _check(not set(self.val_folds) & set(self.test_folds), "data.val_folds and data.test_folds overlap")
         if self.train_folds is not None:
             held_out = set(self.val_folds) | set(self.test_folds)
             _check(bool(self.train_folds), "data.train_folds is empty (use null for every other fold)")
-            _check(not set(self.train_folds) & held_out, "data.train_folds overlaps the validation/test folds")
+            _check(
+                not set(self.train_folds) & held_out, "data.train_folds overlaps the validation/test folds"
+            )
         _check(self.crop_seconds > 0 and self.val_crop_seconds > 0, "crop lengths must be positive")
         _check(self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be at least 1")
         _check(self.rare_class_power >= 0, "data.rare_class_power must be >= 0")
@@ -229,7 +229,9 @@ def bundled_config(name: str, overrides: Iterable[str] = ()) -> TrainConfig:
     if not resource.is_file():
         raise FileNotFoundError(f"no bundled training config named {name!r}")
     text = resource.read_text(encoding="utf-8")
-    return apply_overrides(TrainConfig.from_dict(_read_mapping(text, ".yaml", f"bundled {name}.yaml")), overrides)
+    return apply_overrides(
+        TrainConfig.from_dict(_read_mapping(text, ".yaml", f"bundled {name}.yaml")), overrides
+    )
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:

@@ -18,7 +18,14 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from leadattn.data import PreprocessConfig, SignalCache, build_cache, manifest_data_dir, prepare, read_manifest
+from leadattn.data import (
+    PreprocessConfig,
+    SignalCache,
+    build_cache,
+    manifest_data_dir,
+    prepare,
+    read_manifest,
+)
 from leadattn.training.augment import Augmenter
 from leadattn.training.config import DataConfig
 

@@ -39,7 +39,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"run.device {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
+        raise ValueError(
+            f"run.device {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"run.device is {name!r} but CUDA is not available")

@@ -35,8 +35,9 @@ class RunLog:
         if self.writer is not None:
             for key, value in row.items():
                 if key != "epoch" and isinstance(value, int | float) and math.isfinite(value):
-                    self.writer.add_scalar(key.replace("val_", "val/").replace("train_", "train/"), value,
-                                           int(row["epoch"]))
+                    self.writer.add_scalar(
+                        key.replace("val_", "val/").replace("train_", "train/"), value, int(row["epoch"])
+                    )
             self.writer.flush()
 
     def _append(self, row: dict[str, Any]) -> None:
@@ -75,7 +76,9 @@ def plot_learning_curves(history: Sequence[dict[str, Any]], path: str | Path) ->
     axes[0].plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     axes[0].set_title("Loss")
     for name in CURVES:
-        axes[1].plot(epochs, [row[f"val_{name}"] for row in history], marker="o", label=name.replace("_", " "))
+        axes[1].plot(
+            epochs, [row[f"val_{name}"] for row in history], marker="o", label=name.replace("_", " ")
+        )
     axes[1].set_title("Validation metrics")
     lowest = [row["val_challenge_metric"] for row in history if math.isfinite(row["val_challenge_metric"])]
     axes[1].set_ylim(bottom=min([0.0, *lowest]))

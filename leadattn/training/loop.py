@@ -169,13 +169,18 @@ class _Trainer:
         )
         cuda = self.device.type == "cuda"
         self.train_loader = DataLoader(
-            self.train_set, batch_size=c.data.batch_size, sampler=self.sampler,
-            num_workers=c.data.workers, pin_memory=cuda,
+            self.train_set,
+            batch_size=c.data.batch_size,
+            sampler=self.sampler,
+            num_workers=c.data.workers,
+            pin_memory=cuda,
         )
         self.val_loader = DataLoader(
-            self.val_set, batch_size=c.data.val_batch_size,
+            self.val_set,
+            batch_size=c.data.val_batch_size,
             sampler=list(range(self.context.rank, len(self.val_set), self.context.world)),
-            num_workers=c.data.workers, pin_memory=cuda,
+            num_workers=c.data.workers,
+            pin_memory=cuda,
         )
         self.model = LocalLeadAttentionNet(c.model).to(self.device)
         net: nn.Module = self.model
@@ -186,7 +191,9 @@ class _Trainer:
         self.net = torch.compile(net) if c.run.compile else net
         self.criterion = build_loss(c.loss, self.splits.labels(self.splits.train)).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.model, c.optim.weight_decay), lr=c.optim.lr, betas=c.optim.betas,
+            parameter_groups(self.model, c.optim.weight_decay),
+            lr=c.optim.lr,
+            betas=c.optim.betas,
             fused=cuda,
         )
         self.steps_per_epoch = len(self.train_loader)
@@ -204,7 +211,12 @@ class _Trainer:
 
     def _start(self, resume: bool, overwrite: bool) -> None:
         self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"epoch": 0, "value": None, "stale": 0, "monitor": self.config.run.monitor}
+        self.best: dict[str, Any] = {
+            "epoch": 0,
+            "value": None,
+            "stale": 0,
+            "monitor": self.config.run.monitor,
+        }
         self.stopped_early = False
         self.step = 0
         self.thresholds = np.full(len(CLASS_KEYS), 0.5)
@@ -410,7 +422,9 @@ class _Trainer:
         order = np.argsort(positions, kind="stable")
         labels, scores = labels[order], scores[order]
         if not np.isfinite(scores).all():
-            raise TrainingError(f"validation scores are not finite after epoch {self.epoch + 1}: training diverged")
+            raise TrainingError(
+                f"validation scores are not finite after epoch {self.epoch + 1}: training diverged"
+            )
         return float(totals.sum() / labels.shape[0]), labels, scores
 
     def _track(self, row: dict[str, Any]) -> bool:
@@ -420,15 +434,17 @@ class _Trainer:
         best = self.best["value"]
         lower = monitor == "val_loss"
         improved = self.best["epoch"] == 0 or (
-            math.isfinite(value) and (best is None or not math.isfinite(best) or
-                                      (value < best if lower else value > best))
+            math.isfinite(value)
+            and (best is None or not math.isfinite(best) or (value < best if lower else value > best))
         )
         if improved:
             self.best.update(epoch=row["epoch"], value=float(value), stale=0)
         else:
             self.best["stale"] += 1
         patience = self.config.run.patience
-        self.stopped_early = bool(patience and self.best["stale"] >= patience and self.epoch < self.config.optim.epochs)
+        self.stopped_early = bool(
+            patience and self.best["stale"] >= patience and self.epoch < self.config.optim.epochs
+        )
         return improved
 
     # -------------------------------------------------------------------------------------------
@@ -459,7 +475,9 @@ class _Trainer:
             f"{row['seconds']:.0f} s{'  *' if improved else ''}"
         )
         if self.stopped_early:
-            tqdm.write(f"early stop: {self.config.run.monitor} has not improved for {self.best['stale']} epochs")
+            tqdm.write(
+                f"early stop: {self.config.run.monitor} has not improved for {self.best['stale']} epochs"
+            )
 
 
 def _plain(value: Any) -> Any:

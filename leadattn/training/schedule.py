@@ -43,5 +43,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimConfig, steps
     warmup = min(total, round(config.warmup_epochs * steps_per_epoch))
     return LambdaLR(
         optimizer,
-        partial(lr_multiplier, total=total, warmup=warmup, kind=config.schedule, min_ratio=config.min_lr_ratio),
+        partial(
+            lr_multiplier, total=total, warmup=warmup, kind=config.schedule, min_ratio=config.min_lr_ratio
+        ),
     )
