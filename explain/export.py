@@ -115,6 +115,9 @@ def export_record(
         )
     if "attention" in methods:
         check_aggregate(aggregate)
+    chosen = None
+    if not (isinstance(classes, str) and classes == "predicted"):
+        chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
     provider = resolve_baseline(baseline)
     loaded = load_model(model) if isinstance(model, str | Path) else model
     network, config, thresholds = unwrap(loaded)
@@ -128,20 +131,18 @@ def export_record(
     _, explained_scores = class_scores(network, inp)
     predicted = np.flatnonzero(scores >= thresholds).tolist()
     notes: list[str] = []
-    if isinstance(classes, str) and classes == "predicted":
-        targets = predicted_classes(scores, thresholds)
-        if not predicted:
-            top_class = ABBREVIATIONS[targets[0]]
-            notes.append(f"no class reached its threshold; explaining the top-scoring class {top_class}")
-    else:
-        targets = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
+    targets = chosen if chosen is not None else predicted_classes(scores, thresholds)
+    if chosen is None and not predicted:
+        top_class = ABBREVIATIONS[targets[0]]
+        notes.append(f"no class reached its threshold; explaining the top-scoring class {top_class}")
     if inp.covered < record.signal.shape[1]:
         seen = inp.covered / record.fs
         notes.append(f"maps cover the first {seen:g} s (the checkpoint's max_seconds); later samples are NaN")
     draw = bool(formats) and plotting_available()
     if formats and not draw:
         notes.append(f"figures skipped: {INSTALL_HINT} to get them")
-    top = {ABBREVIATIONS[k]: float(scores[k]) for k in predicted_classes(scores, thresholds)}
+    ranked = [k for k in predicted_classes(scores, thresholds) if k in predicted]
+    top = {ABBREVIATIONS[k]: float(scores[k]) for k in ranked}
 
     jobs = [(m, None) for m in methods if m == "attention"]
     jobs += [(m, k) for m in methods if m != "attention" for k in targets]
@@ -190,7 +191,7 @@ def export_record(
         "scores": {a: float(s) for a, s in zip(ABBREVIATIONS, scores)},
         "explained_input_scores": {a: float(s) for a, s in zip(ABBREVIATIONS, explained_scores)},
         "thresholds": {a: float(t) for a, t in zip(ABBREVIATIONS, thresholds)},
-        "predicted": [ABBREVIATIONS[k] for k in predicted_classes(scores, thresholds) if k in predicted],
+        "predicted": list(top),
         "explained_classes": [ABBREVIATIONS[k] for k in targets],
         "maps": maps,
         "notes": notes,

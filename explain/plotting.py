@@ -105,9 +105,9 @@ def _title(record: Record, frame: pd.DataFrame, predictions: Mapping[str, float]
         if frame.attrs.get("output"):
             what += f" [{frame.attrs['output']}]"
     line = f"{record.name}: {what}"
-    if predictions:
+    if predictions is not None:
         scored = ", ".join(f"{name} {score:.2f}" for name, score in predictions.items())
-        line += f"\npredicted: {scored}"
+        line += f"\npredicted: {scored or 'none'}"
     return line
 
 
@@ -134,7 +134,8 @@ def plot(
     ``scope``, ``absolute`` and ``smooth_seconds`` go to :func:`explain.normalise.normalise`. The
     figure shows ``seconds`` from ``start`` (None: the whole record). ``predictions`` (class ->
     score) are listed in the title. A map whose values are all negative is drawn by magnitude in
-    the negative colour (blue), since pmecg's signed maps need both signs.
+    the negative colour (blue), since pmecg's signed maps need both signs. The figure is detached
+    from pyplot (it has an Agg canvas): save it with :func:`save_figure` or display it.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
@@ -150,6 +151,7 @@ def plot(
         )
     pmecg = _pmecg()
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     scaled = normalise(
         checked, scope=scope, polarity=polarity, absolute=absolute, smooth_seconds=smooth_seconds
@@ -194,7 +196,8 @@ def plot(
     )
     figure.set_dpi(dpi)
     figure.suptitle(title if title is not None else _title(record, frame, predictions), fontsize=9, y=0.995)
-    plt.close(figure)
+    plt.close(figure)  # pyplot keeps no reference, so explaining many records does not pile up figures
+    FigureCanvasAgg(figure)
     return figure
 
 

@@ -1,0 +1,134 @@
+"""Tests for explain.attribution and explain.baselines: every method, lead subsets, lead importance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from explain_helpers import OneLeadModel, make_record, small_model
+
+from explain.attribution import METHODS, attribution_frame, attribution_frames, lead_importance
+from explain.baselines import LowPassBaseline, SinusRhythmBaseline, ZeroBaseline, resolve_baseline
+from explain.frames import TIME_INDEX
+from leadattn.data import PreprocessConfig
+from leadattn.leads import LEADS
+
+FAST = {"integrated_gradients": {"n_steps": 8}, "gradient_shap": {"n_samples": 4}}
+
+
+@pytest.fixture(scope="module")
+def one_lead():
+    return OneLeadModel("II")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_model_reading_one_lead_gets_attributions_on_that_lead_only(one_lead, method):
+    record = make_record(seconds=1.5)
+    frame = attribution_frame(one_lead, record, "AF", method, **FAST.get(method, {}))
+    assert frame.shape == (750, 12)
+    assert list(frame.columns) == list(LEADS)
+    assert frame.index.name == TIME_INDEX
+    others = frame.drop(columns="II").to_numpy()
+    assert np.all(others == 0.0)
+    assert np.abs(frame["II"].to_numpy()).max() > 0
+    assert frame.attrs["method"] == method and frame.attrs["class"] == "AF"
+
+
+def test_integrated_gradients_reports_its_convergence_delta(one_lead):
+    frame = attribution_frame(one_lead, make_record(seconds=1.5), 0, "integrated_gradients", n_steps=32)
+    difference = frame.attrs["score_difference"]
+    assert frame.attrs["convergence_delta"] < 1e-3 * max(1.0, abs(difference))
+    assert frame.to_numpy().sum() == pytest.approx(difference, rel=1e-3, abs=1e-5)
+    assert frame.attrs["baseline"] == "zeros" and frame.attrs["output"] == "logit"
+
+
+def test_absolute_values_probabilities_and_the_lowpass_baseline(one_lead):
+    record = make_record(seconds=1.5)
+    signed = attribution_frame(one_lead, record, "AF", "saliency")
+    magnitude = attribution_frame(one_lead, record, "AF", "saliency", absolute=True)
+    np.testing.assert_allclose(magnitude.to_numpy(), np.abs(signed.to_numpy()))
+    probability = attribution_frame(
+        one_lead, record, "AF", "integrated_gradients", baseline="lowpass", n_steps=8
+    )
+    assert probability.attrs["baseline"] == "lowpass"
+    prob = attribution_frame(one_lead, record, "AF", "saliency", output="probability")
+    assert prob.attrs["output"] == "probability"
+    assert not np.allclose(prob.to_numpy(), signed.to_numpy())
+
+
+def test_real_network_every_method_for_a_lead_subset():
+    network = small_model()
+    record = make_record(seconds=2.0, leads=("I", "II", "V2"))
+    for method in METHODS:
+        frame = attribution_frame(network, record, "PVC", method, leads=3, **FAST.get(method, {}))
+        assert list(frame.columns) == ["I", "II", "V2"], method
+        assert frame.shape == (1000, 3), method
+        assert np.isfinite(frame.to_numpy()).all(), method
+        assert np.abs(frame.to_numpy()).max() > 0, method
+
+
+def test_frames_for_every_predicted_class_follow_the_thresholds(one_lead):
+    record = make_record(seconds=1.5)
+    frames = attribution_frames(one_lead, record, "predicted", "saliency")
+    assert frames and all(name == f.attrs["class"] for name, f in frames.items())
+    chosen = attribution_frames(one_lead, record, ["AF", "PVC"], "saliency")
+    assert list(chosen) == ["AF", "PVC"]
+
+
+def test_lead_importance_is_a_records_by_leads_share():
+    model = OneLeadModel("V1")
+    records = [
+        make_record(seconds=1.5, name="R1"),
+        make_record(seconds=1.5, leads=("I", "II", "V1"), name="R2"),
+    ]
+    table = lead_importance(model, records, "AF")
+    assert list(table.index) == ["R1", "R2"] and list(table.columns) == list(LEADS)
+    assert table.loc["R1", "V1"] == pytest.approx(1.0)
+    assert table.loc["R2"].drop(["I", "II", "V1"]).isna().all()
+    np.testing.assert_allclose(table.sum(axis=1), 1.0)
+    saliency = lead_importance(model, records[:1], "AF", method="saliency")
+    assert saliency.loc["R1", "V1"] == pytest.approx(1.0)
+
+
+def test_baselines():
+    x = np.random.default_rng(0).standard_normal((12, 1000)).astype(np.float32)
+    mask = np.ones(12, dtype=bool)
+    mask[5] = False
+    assert ZeroBaseline()(x, mask, 500.0).shape == (1, 12, 1000)
+    smooth = LowPassBaseline(cutoff_hz=3.0)(x, mask, 500.0)[0]
+    assert np.abs(np.diff(smooth, axis=1)).max() < np.abs(np.diff(x, axis=1)).max() / 10
+    assert not smooth[5].any()
+    normal = [make_record(seconds=1.0, name="N1"), make_record(seconds=3.0, name="N2", leads=("I", "II"))]
+    sinus = SinusRhythmBaseline.from_records(normal, PreprocessConfig())
+    reference = sinus(x, mask, 500.0)
+    assert reference.shape == (2, 12, 1000)
+    np.testing.assert_array_equal(reference[0, :, 500:], reference[0, :, :500])  # 1 s repeated
+    assert not reference[1, 2:].any()  # the second record has leads I and II only
+    with pytest.raises(ValueError, match="prepared at 500.0 Hz"):
+        sinus(x, mask, 250.0)
+    with pytest.raises(ValueError, match="needs records"):
+        resolve_baseline("sinus")
+    with pytest.raises(ValueError, match="unknown baseline 'noise'"):
+        resolve_baseline("noise")
+
+
+def test_sinus_baseline_from_a_directory(shared_records_dir):
+    sinus = SinusRhythmBaseline.from_directory(shared_records_dir, PreprocessConfig(), limit=2)
+    assert len(sinus.signals) == 2
+    frame = attribution_frame(
+        OneLeadModel(), make_record(seconds=1.5), "AF", "integrated_gradients", baseline=sinus, n_steps=4
+    )
+    assert frame.attrs["baseline"] == "sinus"
+
+
+def test_bad_targets_methods_and_options_are_named(one_lead):
+    record = make_record(seconds=1.5)
+    with pytest.raises(ValueError, match="unknown class 'XYZ'"):
+        attribution_frame(one_lead, record, "XYZ")
+    with pytest.raises(ValueError, match="class index 26 out of range"):
+        attribution_frame(one_lead, record, 26)
+    with pytest.raises(ValueError, match="unknown attribution method 'lrp'"):
+        attribution_frame(one_lead, record, "AF", "lrp")
+    with pytest.raises(TypeError, match="saliency takes no option"):
+        attribution_frame(one_lead, record, "AF", "saliency", n_steps=4)
+    with pytest.raises(ValueError, match="output must be one of"):
+        attribution_frame(one_lead, record, "AF", "saliency", output="odds")
