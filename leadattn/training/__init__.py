@@ -1,0 +1,48 @@
+"""Training the local lead-attention network: configuration, data, optimisation, checkpoints, DDP.
+
+``train(config)`` runs a :class:`TrainConfig` (read with :func:`load_config` or
+:func:`bundled_config`, changed with :func:`apply_overrides`) and returns a :class:`RunResult`.
+"""
+
+from leadattn.training.augment import Augmenter
+from leadattn.training.checkpoints import run_config
+from leadattn.training.config import (
+    AugmentConfig,
+    ConfigError,
+    DataConfig,
+    LossConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+    apply_overrides,
+    bundled_config,
+    load_config,
+    save_config,
+)
+from leadattn.training.dataset import CropDataset, Splits, load_splits
+from leadattn.training.loop import RunResult, TrainingError, train
+from leadattn.training.sampler import EpochSampler, rare_class_weights
+
+__all__ = [
+    "AugmentConfig",
+    "Augmenter",
+    "ConfigError",
+    "CropDataset",
+    "DataConfig",
+    "EpochSampler",
+    "LossConfig",
+    "OptimConfig",
+    "RunConfig",
+    "RunResult",
+    "Splits",
+    "TrainConfig",
+    "TrainingError",
+    "apply_overrides",
+    "bundled_config",
+    "load_config",
+    "load_splits",
+    "rare_class_weights",
+    "run_config",
+    "save_config",
+    "train",
+]

@@ -1,0 +1,385 @@
+"""Training: configuration, augmentation, sampling, losses, schedules, the loop, checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from leadattn.checkpoint import CheckpointError, load_checkpoint, load_model
+from leadattn.labels import CLASS_KEYS
+from leadattn.leads import LEAD_SUBSETS, lead_mask
+from leadattn.training import (
+    Augmenter,
+    ConfigError,
+    EpochSampler,
+    TrainConfig,
+    TrainingError,
+    apply_overrides,
+    bundled_config,
+    load_config,
+    train,
+)
+from leadattn.training.augment import shift
+from leadattn.training.cli import main
+from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
+from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights
+from leadattn.training.sampler import rare_class_weights
+from leadattn.training.schedule import lr_multiplier
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "data": {
+        "val_folds": [8],
+        "test_folds": [9],
+        "crop_seconds": 2.0,
+        "val_crop_seconds": 4.0,
+        "batch_size": 8,
+        "val_batch_size": 16,
+        "workers": 0,
+    },
+    "preprocess": {"fs": 125.0},
+    "model": {
+        "stem_channels": [4],
+        "stem_kernels": [5, 5],
+        "stem_strides": [2, 2],
+        "dims": [16],
+        "depths": [1],
+        "within_heads": [1],
+        "across_heads": [2],
+        "windows": [8],
+        "dropout": 0.1,
+    },
+    "optim": {"epochs": 2, "lr": 0.003, "warmup_epochs": 0.5},
+    "run": {"tensorboard": False, "progress": False, "patience": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("training") / "sample.cache"
+
+
+@pytest.fixture
+def tiny(sample_manifest: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
+    """A model of a few thousand parameters on 2 s crops of the shared records at 125 Hz."""
+    return TrainConfig.from_dict(TINY).replace(
+        {
+            "data.manifest": str(sample_manifest),
+            "data.cache_dir": str(cache_dir),
+            "run.out": str(tmp_path / "run"),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def test_bundled_default_lists_every_default() -> None:
+    assert bundled_config("default") == TrainConfig()
+    text = (REPO / "leadattn" / "training" / "configs" / "default.yaml").read_text()
+    for line in text.splitlines():
+        if line.startswith("  ") and ":" in line:
+            assert "#" in line, f"undocumented key in default.yaml: {line.strip()}"
+
+
+def test_demo_config_is_small_and_uses_demo_data() -> None:
+    demo = bundled_config("demo")
+    assert demo.data.demo and demo.run.out == "runs/demo"
+    assert demo.model.dims != TrainConfig().model.dims
+
+
+def test_overrides_convert_values_to_the_key_types() -> None:
+    config = apply_overrides(
+        TrainConfig(),
+        [
+            "optim.lr=3e-4",
+            "data.train_folds=[0, 1]",
+            "preprocess.bandpass=null",
+            "optim.epochs=7",
+            "augment.lead_subsets=[12,2]",
+            "augment.lead_subset_weights=[1,1]",
+            "run.device=cuda:1",
+        ],
+    )
+    assert config.optim.lr == 3e-4 and isinstance(config.optim.lr, float)
+    assert config.data.train_folds == (0, 1)
+    assert config.preprocess.bandpass is None
+    assert config.optim.epochs == 7
+    assert config.augment.lead_subsets == (12, 2)
+    assert config.run.device == "cuda:1"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lrr=1", r"unknown config key 'optim.lrr'; did you mean 'optim.lr'"),
+        ("optimiser.lr=1", r"unknown config key 'optimiser'"),
+        ("optim.lr=fast", r"optim.lr must be a number"),
+        ("optim.epochs=1.5", r"optim.epochs must be an integer"),
+        ("run.amp=fp8", r"run.amp must be one of"),
+        ("run.compile=1", r"run.compile must be true or false"),
+        ("data.val_folds=[9]", r"val_folds and data.test_folds overlap"),
+        ("model.dims=[32]", r"model: .*entries"),
+        ("augment.lead_subsets=[12,5]", r"lead_subsets must be among"),
+        ("optim.lr", r"not of the form key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(TrainConfig(), [override])
+
+
+def test_yaml_and_toml_files_are_merged_over_defaults(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("optim:\n  lr: 2.0e-4\nrun:\n  seed: 3\n")
+    (tmp_path / "b.toml").write_text("[optim]\nlr = 2.0e-4\n[run]\nseed = 3\n")
+    (tmp_path / "bad.yaml").write_text("optim:\n  learning_rate: 1\n")
+    a = load_config(tmp_path / "a.yaml", ["run.seed=4"])
+    assert a == load_config(tmp_path / "b.toml").replace({"run.seed": 4})
+    assert a.optim.lr == 2e-4 and a.data == TrainConfig().data
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
+        load_config(tmp_path / "bad.yaml")
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Augmentation, sampling, losses, schedules
+
+
+def test_augmentations_keep_shape_and_draw_only_challenge_subsets() -> None:
+    augment = Augmenter(AugmentConfig(probability=1.0), fs=125.0)
+    x = np.random.default_rng(0).normal(size=(12, 500)).astype(np.float32)
+    allowed = {tuple(lead_mask(size)) for size in LEAD_SUBSETS}
+    seen = set()
+    for seed in range(60):
+        y, mask = augment(x, np.ones(12, bool), np.random.default_rng(seed))
+        assert y.shape == x.shape and y.dtype == np.float32 and mask.dtype == bool
+        assert tuple(mask) in allowed
+        assert not y[~mask].any()
+        seen.add(int(mask.sum()))
+    assert seen == set(LEAD_SUBSETS)
+    assert not np.allclose(y[mask], x[mask])
+    assert np.array_equal(x, np.random.default_rng(0).normal(size=(12, 500)).astype(np.float32))
+
+
+def test_lead_dropout_respects_the_leads_a_record_has() -> None:
+    augment = Augmenter(AugmentConfig(), fs=500.0)
+    limb = lead_mask(6)
+    for seed in range(30):
+        _, mask = augment(np.ones((12, 100), np.float32), limb, np.random.default_rng(seed))
+        assert mask.any() and not (mask & ~limb).any()
+
+
+def test_shift_moves_and_zero_fills() -> None:
+    x = np.arange(10, dtype=np.float32)[None].repeat(2, 0)
+    assert shift(x, 3)[0].tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
+    assert shift(x, -3)[0].tolist() == [3, 4, 5, 6, 7, 8, 9, 0, 0, 0]
+    assert not shift(x, 20).any()
+
+
+def test_sampler_shards_are_disjoint_and_reproducible() -> None:
+    shards = [EpochSampler(11, seed=5, rank=r, world=2) for r in range(2)]
+    for s in shards:
+        s.set_epoch(3)
+    draws = [list(s) for s in shards]
+    indices = [k for d in draws for _, k in d]
+    assert len(indices) == len(set(indices)) == 10 and len(shards[0]) == 5
+    assert sorted(draw for d in draws for draw, _ in d) == list(range(10))
+    assert draws[0] == list(shards[0])
+    shards[0].set_epoch(4)
+    assert list(shards[0]) != draws[0]
+    with pytest.raises(ValueError, match="cannot be shared"):
+        EpochSampler(1, world=2, rank=1)
+
+
+def test_rare_class_sampler_visits_rare_classes_more_often() -> None:
+    labels = np.zeros((100, 26), bool)
+    labels[:90, 0] = True
+    labels[90:, 1] = True
+    weights = rare_class_weights(labels, power=1.0)
+    sampler = EpochSampler(100, seed=0, weights=weights)
+    drawn = np.array([k for _, k in sampler])
+    assert 0.3 < (drawn >= 90).mean() < 0.7
+    assert np.allclose(rare_class_weights(labels, power=0.0), 1.0)
+
+
+def test_losses_match_reference_formulas() -> None:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(6, 26), (torch.rand(6, 26) > 0.7).float()
+    reference = F.binary_cross_entropy_with_logits(logits, targets)
+    assert torch.allclose(WeightedBCE()(logits, targets), reference)
+    assert torch.allclose(AsymmetricLoss(0.0, 0.0, 0.0)(logits, targets), reference, atol=1e-6)
+    focused = AsymmetricLoss(0.0, 4.0, 0.05)(logits, targets)
+    assert 0 < focused < reference
+    half = WeightedBCE(negative_weight=0.5)(logits, targets)
+    assert half < reference
+    labels = np.zeros((10, 26), bool)
+    labels[:2, 0] = True
+    weights = positive_weights(labels, "inverse_frequency", 10.0)
+    assert weights[0] == 4.0 and weights[1] == 1.0
+    assert positive_weights(labels, "sqrt_inverse_frequency", 10.0)[0] == 2.0
+    loss = build_loss(LossConfig(kind="asymmetric", class_weighting="inverse_frequency"), labels)
+    assert isinstance(loss, AsymmetricLoss) and loss.positive_weight[0] == 4.0
+
+
+def test_schedules_warm_up_then_decay() -> None:
+    for kind in ("cosine", "onecycle", "constant"):
+        factors = [lr_multiplier(step, 100, 10, kind, 0.01) for step in range(100)]
+        assert max(factors) == pytest.approx(1.0) and factors[9] == pytest.approx(1.0)
+        assert all(a <= b + 1e-12 for a, b in zip(factors[:10], factors[1:10]))
+    assert lr_multiplier(99, 100, 10, "cosine", 0.01) == pytest.approx(0.01, abs=1e-3)
+    assert lr_multiplier(50, 100, 10, "constant", 0.01) == 1.0
+    assert lr_multiplier(0, 100, 10, "onecycle", 0.01) > 0.04
+    assert OptimConfig(warmup_epochs=0).warmup_epochs == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loop on the shared records
+
+
+class _Stop(Exception):
+    """Stands in for a run killed right after an epoch's checkpoint was written."""
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model_state"]
+
+
+def test_training_lowers_the_loss_and_writes_a_loadable_run(tiny: TrainConfig) -> None:
+    config = tiny.replace({"optim.epochs": 4, "augment.enabled": False})
+    result = train(config)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    run = result.run_dir
+    for name in ("config.yaml", "last.pt", "best.pt", "metrics.csv", "learning_curves.png"):
+        assert (run / name).is_file(), name
+    assert TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == config
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert int(rows[0]["val_records"]) == result.val_records == 6
+    assert int(rows[0]["train_records"]) == result.train_records == 42
+
+    loaded = load_model(result.best_checkpoint)
+    assert loaded.classes == CLASS_KEYS and loaded.thresholds.shape == (26,)
+    assert loaded.preprocess == config.preprocess
+    assert TrainConfig.from_dict(loaded.train_config) == config
+    assert loaded.payload["epoch"] == result.best_epoch
+    assert all(
+        torch.equal(v, loaded.model.state_dict()[k]) for k, v in _state(result.best_checkpoint).items()
+    )
+    x = torch.zeros(2, 12, 250)
+    assert loaded.model(x, torch.ones(2, 12, dtype=torch.bool)).shape == (2, 26)
+
+
+def test_killed_and_resumed_run_ends_where_an_uninterrupted_run_ends(
+    tiny: TrainConfig, tmp_path: Path
+) -> None:
+    whole = train(tiny.replace({"run.out": str(tmp_path / "whole")}))
+
+    def kill_after_first_epoch(row: dict) -> None:
+        if row["epoch"] == 1:
+            raise _Stop
+
+    interrupted = tiny.replace({"run.out": str(tmp_path / "interrupted")})
+    with pytest.raises(_Stop):
+        train(interrupted, on_epoch_end=kill_after_first_epoch)
+    assert load_checkpoint(tmp_path / "interrupted" / "last.pt")["epoch"] == 1
+    resumed = train(interrupted, resume=True)
+
+    a, b = _state(whole.last_checkpoint), _state(resumed.last_checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (
+        load_checkpoint(whole.last_checkpoint)["thresholds"]
+        == load_checkpoint(resumed.last_checkpoint)["thresholds"]
+    )
+    stable = ("epoch", "train_loss", "val_loss", "val_auroc", "val_challenge_metric", "lr")
+    assert [{k: r[k] for k in stable} for r in whole.history] == [
+        {k: r[k] for k in stable} for r in resumed.history
+    ]
+    rows = list(csv.DictReader((tmp_path / "interrupted" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+
+
+def test_runs_refuse_to_clobber_or_to_resume_with_other_settings(tiny: TrainConfig) -> None:
+    config = tiny.replace({"optim.epochs": 1})
+    train(config)
+    with pytest.raises(TrainingError, match="already holds a run"):
+        train(config)
+    with pytest.raises(ConfigError, match=r"optim.lr \(0.003 in the run, 0.1 now\)"):
+        train(config.replace({"optim.lr": 0.1}), resume=True)
+    finished = train(config, resume=True)
+    assert len(finished.history) == 1
+
+
+def test_damaged_checkpoints_give_a_clear_error(tiny: TrainConfig, tmp_path: Path) -> None:
+    result = train(tiny.replace({"optim.epochs": 1}))
+    data = result.last_checkpoint.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated.pt cannot be read"):
+        load_model(truncated)
+    result.last_checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="last.pt cannot be read"):
+        train(tiny.replace({"optim.epochs": 1}), resume=True)
+
+
+def test_cli_resolves_flags_and_reports_errors(
+    tiny: TrainConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(tiny.to_dict()))
+    assert (
+        main(["--config", str(config_file), "--epochs", "3", "--set", "optim.lr=1e-4", "--print-config"]) == 0
+    )
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["optim"]["epochs"] == 3 and printed["optim"]["lr"] == 1e-4
+    assert main(["--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["demo"] is True
+
+    out = tmp_path / "cli-run"
+    assert main(["--config", str(config_file), "--epochs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"checkpoint: {out / 'best.pt'}" in printed and "leadattn evaluate" in printed
+    assert main(["--resume", str(out), "--set", "optim.lr=0.1"]) == 2
+    assert "cannot change optim.lr when resuming" in capsys.readouterr().err
+    assert main(["--config", str(config_file), "--set", "optim.lrr=1"]) == 2
+    assert "did you mean 'optim.lr'" in capsys.readouterr().err
+
+
+def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainConfig, tmp_path: Path) -> None:
+    config_file = tmp_path / "ddp.yaml"
+    out = tmp_path / "ddp"
+    config_file.write_text(yaml.safe_dump(tiny.replace({"optim.epochs": 1, "run.out": str(out)}).to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO / "train.py"),
+        "--config",
+        str(config_file),
+        "--device",
+        "cpu",
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "x2" in done.stdout  # rank 0 reports both processes
+    (row,) = list(csv.DictReader((out / "metrics.csv").open()))
+    assert int(row["train_records"]) == int(row["train_distinct"]) == 42  # two disjoint shards of 21
+    assert int(row["val_records"]) == 6  # validation gathered from both ranks
+    assert math.isfinite(float(row["val_loss"]))
+    assert load_checkpoint(out / "last.pt")["world"] == 2
