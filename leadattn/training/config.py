@@ -18,8 +18,12 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import tomllib
 import yaml
+
+try:  # Python 3.11+; older versions read TOML with the tomli package when it is installed
+    import tomllib
+except ImportError:  # pragma: no cover - depends on the interpreter
+    tomllib = None
 
 from leadattn.data.manifest import NUM_FOLDS
 from leadattn.data.preprocess import PreprocessConfig
@@ -264,14 +268,14 @@ def save_config(config: TrainConfig, path: str | Path) -> Path:
 
 
 def _read_mapping(text: str, suffix: str, where: str) -> dict[str, Any]:
+    suffix = suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{where}: config files must be .yaml, .yml or .toml")
+    if suffix == ".toml" and tomllib is None:
+        raise ConfigError(f"{where}: reading TOML needs Python 3.11 or newer; use YAML")
     try:
-        if suffix.lower() == ".toml":
-            values = tomllib.loads(text)
-        elif suffix.lower() in (".yaml", ".yml"):
-            values = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"{where}: config files must be .yaml, .yml or .toml")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
+        values = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text) or {}
+    except (yaml.YAMLError, ValueError) as error:  # tomllib.TOMLDecodeError is a ValueError
         raise ConfigError(f"{where} cannot be parsed: {error}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must hold a mapping of sections (data, model, optim, ...)")
