@@ -5,8 +5,8 @@ Every block of the network attends twice: within each lead over a window of toke
 at each token (lead ``l`` at token ``n`` mixes leads ``m``). Both attention matrices are row
 stochastic, so attention *mass* can be traced backwards from a block's output to its input: mass on
 output token ``(l, n)`` flows to ``(m, n)`` in proportion to the across-lead weight, then to the
-keys of the within-lead window in proportion to the within-lead weights. Heads are averaged (or one
-is chosen with ``head``).
+keys of the within-lead window in proportion to the within-lead weights. Heads are averaged, or
+``head=h`` takes head ``h`` of both attentions of every block.
 
 Aggregates (all are distributions: the values of a map sum to 1 over leads and samples):
 
@@ -65,11 +65,12 @@ def collect_attention(model: nn.Module, inp: ExplainInput) -> list[Any]:
 def _weights(block: Any, head: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     within = block.within[0].double()  # [heads, 12, N, W]
     across = block.across[0].double()  # [heads, N, 12, 12]
-    heads = within.shape[0]
     if head is None:
         return within.mean(dim=0), across.mean(dim=0), block.key_index.cpu()
-    if not -heads <= head < heads:
-        raise ValueError(f"head {head} out of range for a block with {heads} heads")
+    for name, weights in (("within-lead", within), ("across-lead", across)):
+        heads = weights.shape[0]
+        if not -heads <= head < heads:
+            raise ValueError(f"head {head} out of range: a block's {name} attention has {heads} heads")
     return within[head], across[head], block.key_index.cpu()
 
 

@@ -20,7 +20,8 @@ SMALL_CONFIG = LocalLeadAttentionConfig(
     stem_strides=(4, 4),
     dims=(16, 16),
     depths=(2, 1),
-    heads=(2, 2),
+    within_heads=(2, 1),
+    across_heads=(2, 2),
     windows=(4, 0),
     dropout=0.0,
 )
