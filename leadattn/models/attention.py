@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -81,38 +80,41 @@ class WithinLeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
         heads, qk = self.heads, self.qk_dim
-        rows = x.transpose(0, 1).reshape(leads, batch * tokens, dim)
-        qkv = torch.baddbmm(self.qkv_bias, rows, self.qkv_weight)
-        qkv = qkv.reshape(leads, batch, tokens, 2 * qk + dim)
-
         window = self.window or tokens
         start = window // 2 if shift and self.window else 0
-        qkv = F.pad(qkv, (0, 0, start, (-(tokens + start)) % window))
-        padded = qkv.shape[2]
+        end = (-(tokens + start)) % window
+        # Lead-major, zero-padded to whole windows in one copy; padded tokens are projected too
+        # (cheaper than padding the wider projections) and masked out as keys below.
+        rows = torch.cat(
+            [x.new_zeros(leads, batch, start, dim), x.transpose(0, 1), x.new_zeros(leads, batch, end, dim)],
+            dim=2,
+        )
+        padded = rows.shape[2]
         groups = padded // window
-        qkv = qkv.reshape(leads, batch, groups, window, heads, -1)
+        qkv = torch.baddbmm(self.qkv_bias, rows.reshape(leads, batch * padded, dim), self.qkv_weight)
+        qkv = qkv.reshape(leads * batch * groups, window, heads, -1)
         q, k, v = qkv.split((qk // heads, qk // heads, dim // heads), dim=-1)
-        q = q.permute(0, 1, 2, 4, 3, 5)  # [leads, B, groups, heads, W, qk / heads]
-        k = k.permute(0, 1, 2, 4, 5, 3)
-        v = v.permute(0, 1, 2, 4, 3, 5)
+        q = q.transpose(1, 2)  # [leads * B * groups, heads, W, qk / heads]
+        k = k.permute(0, 2, 3, 1)
+        v = v.transpose(1, 2)
 
         offsets = torch.arange(window, device=x.device)
         relative = (offsets[None, :] - offsets[:, None]).clamp(-self.reach, self.reach)
-        position = torch.arange(padded, device=x.device).reshape(groups, 1, window)
+        position = torch.arange(padded, device=x.device).reshape(groups, 1, 1, window)
         is_pad = (position < start) | (position >= start + tokens)
         bias = self.relative_bias[:, relative + self.reach]  # [heads, W, W]
-        bias = torch.where(is_pad[:, None], float("-inf"), bias)  # [groups, heads, W, W]
-        scores = torch.matmul(q, k) * self.scale + bias  # [leads, B, groups, heads, W, W]
-        attn = self.softmax(scores)
+        bias = torch.where(is_pad, float("-inf"), bias)  # [groups, heads, W, W]
+        scores = torch.matmul(q, k).reshape(leads * batch, groups, heads, window, window)
+        attn = self.softmax(scores * self.scale + bias)
 
-        out = torch.matmul(self.attn_drop(attn), v)  # [leads, B, groups, heads, W, dim / heads]
-        out = out.transpose(3, 4).reshape(leads, batch, padded, dim)[:, :, start : start + tokens]
-        out = torch.baddbmm(self.out_bias, out.reshape(leads, batch * tokens, dim), self.out_weight)
-        out = out.reshape(leads, batch, tokens, dim).transpose(0, 1)
+        out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, window, window), v)
+        out = out.transpose(1, 2).reshape(leads, batch * padded, dim)
+        out = torch.baddbmm(self.out_bias, out, self.out_weight)
+        out = out.reshape(leads, batch, padded, dim)[:, :, start : start + tokens].transpose(0, 1)
         if not collect:
             return out, None, None
-        weights = attn.transpose(3, 4).reshape(leads, batch, padded, heads, window)
-        weights = weights[:, :, start : start + tokens].permute(1, 3, 0, 2, 4)
+        weights = attn.reshape(leads, batch, groups, heads, window, window).permute(1, 3, 0, 2, 4, 5)
+        weights = weights.reshape(batch, heads, leads, padded, window)[:, :, :, start : start + tokens]
         query = torch.arange(tokens, device=x.device) + start
         keys = (query // window * window)[:, None] + offsets[None, :] - start
         key_index = torch.where((keys >= 0) & (keys < tokens), keys, -1)
@@ -126,9 +128,7 @@ class AcrossLeadAttention(nn.Module):
     after the stem and from a learned bias per head and (query lead, key lead) pair.
     """
 
-    def __init__(
-        self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float
-    ) -> None:
+    def __init__(self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float) -> None:
         super().__init__()
         self.dim = dim
         self.qk_dim = qk_dim
@@ -157,15 +157,16 @@ class AcrossLeadAttention(nn.Module):
         self, x: torch.Tensor, lead_mask: torch.Tensor, collect: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
-        heads = self.heads
-        qkv = self.qkv(x.transpose(1, 2)).reshape(batch, tokens, leads, heads, -1)
-        q, k, v = qkv.split((self.qk_dim // heads, self.qk_dim // heads, dim // heads), dim=-1)
-        q = q.transpose(2, 3)  # [B, N, heads, leads, qk / heads]
-        k = k.permute(0, 1, 3, 4, 2)
-        v = v.transpose(2, 3)
-        scores = torch.matmul(q, k) * self.scale + self.lead_bias  # [B, N, heads, leads, leads]
-        scores = scores.masked_fill(~lead_mask[:, None, None, None, :], float("-inf"))
-        attn = self.softmax(scores)
-        out = torch.matmul(self.attn_drop(attn), v)  # [B, N, heads, leads, dim / heads]
-        out = self.proj(out.transpose(2, 3).reshape(batch, tokens, leads, dim)).transpose(1, 2)
+        heads, qk = self.heads, self.qk_dim
+        qkv = self.qkv(x.transpose(1, 2)).reshape(batch * tokens, leads, heads, -1)
+        q, k, v = qkv.split((qk // heads, qk // heads, dim // heads), dim=-1)
+        q = q.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
+        k = k.permute(0, 2, 3, 1)
+        v = v.transpose(1, 2)
+        # Absent leads are removed as keys through the bias: [B, 1, heads, leads, leads].
+        bias = torch.where(lead_mask[:, None, None, None, :], self.lead_bias, float("-inf"))
+        scores = torch.matmul(q, k).reshape(batch, tokens, heads, leads, leads)
+        attn = self.softmax(scores * self.scale + bias)
+        out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, leads, leads), v)
+        out = self.proj(out.transpose(1, 2).reshape(batch, tokens, leads, dim)).transpose(1, 2)
         return out, (attn.transpose(1, 2) if collect else None)

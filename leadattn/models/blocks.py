@@ -23,7 +23,8 @@ class LeadAttentionBlock(nn.Module):
         leads: int,
         dim: int,
         qk_dim: int,
-        heads: int,
+        within_heads: int,
+        across_heads: int,
         window: int,
         shift: bool,
         mlp_ratio: float,
@@ -36,11 +37,11 @@ class LeadAttentionBlock(nn.Module):
         self.shift = shift and window > 0
         self.norm_within = nn.LayerNorm(dim)
         self.within = WithinLeadAttention(
-            leads, dim, qk_dim, heads, window, max_relative_distance, attention_dropout
+            leads, dim, qk_dim, within_heads, window, max_relative_distance, attention_dropout
         )
         self.drop_within = nn.Dropout(dropout)
         self.norm_across = nn.LayerNorm(dim)
-        self.across = AcrossLeadAttention(leads, dim, qk_dim, heads, attention_dropout)
+        self.across = AcrossLeadAttention(leads, dim, qk_dim, across_heads, attention_dropout)
         self.drop_across = nn.Dropout(dropout)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout)

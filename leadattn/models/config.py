@@ -26,7 +26,9 @@ class LocalLeadAttentionConfig:
         stem_strides: Stride of each stem convolution; one more than stem_channels.
         dims: Token width of each stage.
         depths: Blocks in each stage.
-        heads: Attention heads in each stage (must divide the stage's width).
+        within_heads: Heads of the within-lead attention in each stage. One head gives one map
+            per lead and block, as in the paper's formulation, and is the fastest on CPU.
+        across_heads: Heads of the across-lead attention in each stage.
         windows: Within-lead attention window of each stage, in tokens; 0 means the whole record.
             Windows do not overlap; every second block shifts them by half a window.
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
@@ -43,7 +45,8 @@ class LocalLeadAttentionConfig:
     stem_strides: tuple[int, ...] = (8, 2, 2, 1)
     dims: tuple[int, ...] = (48, 64, 96, 128)
     depths: tuple[int, ...] = (1, 1, 2, 2)
-    heads: tuple[int, ...] = (2, 2, 4, 4)
+    within_heads: tuple[int, ...] = (1, 1, 1, 1)
+    across_heads: tuple[int, ...] = (1, 1, 2, 2)
     windows: tuple[int, ...] = (16, 16, 16, 0)
     qk_ratio: float = 0.5
     mlp_ratio: float = 2.0
@@ -56,7 +59,7 @@ class LocalLeadAttentionConfig:
         stages = len(self.dims)
         if stages == 0:
             raise ValueError("dims must name at least one stage")
-        for name in ("depths", "heads", "windows"):
+        for name in ("depths", "within_heads", "across_heads", "windows"):
             if len(getattr(self, name)) != stages:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries; dims has {stages}")
         layers = len(self.stem_channels) + 1
@@ -68,12 +71,13 @@ class LocalLeadAttentionConfig:
             raise ValueError(f"stem_kernels must be positive odd numbers, got {self.stem_kernels}")
         if any(s < 1 for s in self.stem_strides):
             raise ValueError(f"stem_strides must be positive, got {self.stem_strides}")
-        for dim, heads in zip(self.dims, self.heads, strict=True):
+        for dim, *stage_heads in zip(self.dims, self.within_heads, self.across_heads, strict=True):
             qk = self.qk_dim(dim)
-            if dim % heads or qk % heads:
-                raise ValueError(
-                    f"stage width {dim} and query width {qk} must both be divisible by {heads} heads"
-                )
+            for heads in stage_heads:
+                if heads < 1 or dim % heads or qk % heads:
+                    raise ValueError(
+                        f"stage width {dim} and query width {qk} must both be divisible by {heads} heads"
+                    )
         if any(d < 1 for d in self.depths):
             raise ValueError(f"every stage needs at least one block, got depths {self.depths}")
         if any(w < 0 or w % 2 for w in self.windows):

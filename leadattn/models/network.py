@@ -43,9 +43,7 @@ class LeadAttentionOutput:
 
 
 def _tracing() -> bool:
-    return (
-        torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
-    )
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 class LocalLeadAttentionNet(nn.Module):
@@ -76,8 +74,15 @@ class LocalLeadAttentionNet(nn.Module):
         self.lead_embedding = nn.Parameter(torch.zeros(NUM_LEADS, config.dims[0]))
         blocks: list[LeadAttentionBlock] = []
         stages: list[int] = []
-        for stage, (dim, depth, heads, window) in enumerate(
-            zip(config.dims, config.depths, config.heads, config.windows, strict=True)
+        for stage, (dim, depth, within_heads, across_heads, window) in enumerate(
+            zip(
+                config.dims,
+                config.depths,
+                config.within_heads,
+                config.across_heads,
+                config.windows,
+                strict=True,
+            )
         ):
             for _ in range(depth):
                 blocks.append(
@@ -85,7 +90,8 @@ class LocalLeadAttentionNet(nn.Module):
                         NUM_LEADS,
                         dim,
                         config.qk_dim(dim),
-                        heads,
+                        within_heads,
+                        across_heads,
                         window,
                         shift=len(blocks) % 2 == 1,
                         mlp_ratio=config.mlp_ratio,
@@ -98,8 +104,7 @@ class LocalLeadAttentionNet(nn.Module):
                 stages.append(stage)
         self.blocks = nn.ModuleList(blocks)
         self.merges = nn.ModuleList(
-            TokenMerge(d_in, d_out)
-            for d_in, d_out in zip(config.dims[:-1], config.dims[1:], strict=True)
+            TokenMerge(d_in, d_out) for d_in, d_out in zip(config.dims[:-1], config.dims[1:], strict=True)
         )
         self._stages = tuple(stages)
         self.norm = nn.LayerNorm(config.dims[-1])
@@ -150,13 +155,9 @@ class LocalLeadAttentionNet(nn.Module):
     def _classify(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.head_drop(self.pool(self.norm(h), mask)))
 
-    def _prepare(
-        self, x: torch.Tensor, lead_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prepare(self, x: torch.Tensor, lead_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 3 or x.shape[1] != NUM_LEADS:
-            raise ValueError(
-                f"expected signals of shape [batch, {NUM_LEADS}, samples], got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected signals of shape [batch, {NUM_LEADS}, samples], got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"expected floating-point signals, got {x.dtype}")
         batch = x.shape[0]

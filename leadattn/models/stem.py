@@ -43,9 +43,7 @@ class LeadwiseStem(nn.Module):
         self.strides = tuple(strides)
         widths = [*channels, dim]
         layers: list[nn.Module] = [
-            nn.Conv1d(
-                leads, leads * widths[0], kernels[0], strides[0], kernels[0] // 2, groups=leads
-            ),
+            nn.Conv1d(leads, leads * widths[0], kernels[0], strides[0], kernels[0] // 2, groups=leads),
             LeadChannelNorm(leads, widths[0]),
         ]
         for c_in, c_out, kernel, stride in zip(
@@ -54,8 +52,13 @@ class LeadwiseStem(nn.Module):
             layers += [
                 make_activation(activation),
                 nn.Conv1d(
-                    leads * c_in, leads * c_in, kernel, stride, kernel // 2,
-                    groups=leads * c_in, bias=False,
+                    leads * c_in,
+                    leads * c_in,
+                    kernel,
+                    stride,
+                    kernel // 2,
+                    groups=leads * c_in,
+                    bias=False,
                 ),
                 nn.Conv1d(leads * c_in, leads * c_out, 1, groups=leads),
                 LeadChannelNorm(leads, c_out),
