@@ -1,0 +1,236 @@
+"""Training throughput and peak memory of the default configuration, and the epoch time it implies.
+
+Times whole optimiser steps of the real pipeline (cached records cut into random crops and augmented
+by DataLoader workers, forward, loss, backward, gradient clipping, AdamW, schedule) with the model and
+data settings of ``leadattn/training/configs/default.yaml``, on the CPU and on CUDA when available,
+optionally under bf16/fp16 autocast. Each (device, precision) pair runs in a fresh process so that its
+peak memory is its own: resident set size (``ru_maxrss``) on the CPU, ``max_memory_allocated`` on
+CUDA. The time of one epoch over the full 2021 training set (88,253 records) is extrapolated from
+the measured rate (training steps only; validation and data preparation excluded).
+
+    python bench/train.py --threads 2 --steps 3 --amp off bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from leadattn.data import build_cache, manifest_data_dir, read_manifest
+from leadattn.models import LocalLeadAttentionNet, count_parameters
+from leadattn.training import Augmenter, CropDataset, EpochSampler, TrainConfig, apply_overrides
+from leadattn.training.loop import autocast_dtype, parameter_groups
+from leadattn.training.losses import build_loss
+from leadattn.training.schedule import build_scheduler
+
+FULL_2021 = 88_253
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data_manifests" / "cinc2021_sample.csv"
+
+
+def measure(args: argparse.Namespace, device: str, amp: str) -> dict:
+    """Steady-state records per second and peak memory of training steps on ``device``."""
+    torch.set_num_threads(args.threads)
+    config = apply_overrides(TrainConfig(), args.set)
+    dev = torch.device(device)
+    frame = read_manifest(args.manifest)
+    data_dir = args.data_dir or manifest_data_dir(args.manifest)
+    cache = build_cache(frame, data_dir, args.cache_dir, config.preprocess, workers=args.threads)
+    indices = list(range(len(cache)))
+    dataset = CropDataset(
+        cache.path, indices, config.crop_samples, Augmenter(config.augment, config.preprocess.fs)
+    )
+    sampler = EpochSampler(len(dataset), seed=0)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.data.batch_size,
+        sampler=sampler,
+        num_workers=config.data.workers,
+        pin_memory=dev.type == "cuda",
+        drop_last=True,
+    )
+    model = LocalLeadAttentionNet(config.model).to(dev)
+    criterion = build_loss(config.loss, cache.label_matrix).to(dev)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, config.optim.weight_decay), lr=config.optim.lr, fused=dev.type == "cuda"
+    )
+    scheduler = build_scheduler(optimizer, config.optim, 1000)
+    dtype = autocast_dtype(amp, dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    total = args.warmup + args.steps
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    def batches():
+        epoch = 0
+        while True:
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    stream = batches()
+    started = None
+    for step in range(total):
+        if step == args.warmup:
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            started = time.perf_counter()
+        x, mask, y, _ = next(stream)
+        x, mask, y = (
+            x.to(dev, non_blocking=True),
+            mask.to(dev, non_blocking=True),
+            y.to(dev, non_blocking=True),
+        )
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x, mask)
+        loss = criterion(logits.float(), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+    loss.item()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - started
+    rate = args.steps * config.data.batch_size / seconds
+    if dev.type == "cuda":
+        peak_mib = torch.cuda.max_memory_allocated(dev) / 2**20
+        memory = "GPU max_memory_allocated"
+    else:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        memory = "max RSS of the training process (loader workers not included)"
+    return {
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({args.threads} threads)",
+        "amp": amp,
+        "records_per_s": rate,
+        "seconds_per_step": seconds / args.steps,
+        "peak_mib": peak_mib,
+        "memory": memory,
+        "parameters": count_parameters(model),
+        "crop": config.crop_samples,
+        "fs": config.preprocess.fs,
+        "batch": config.data.batch_size,
+        "workers": config.data.workers,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--devices", nargs="+", help="devices to time (default: cpu, and cuda when available)"
+    )
+    parser.add_argument(
+        "--amp",
+        nargs="+",
+        default=["off"],
+        choices=("off", "bf16", "fp16"),
+        help="precisions to time (fp16 only on CUDA)",
+    )
+    parser.add_argument("--steps", type=int, default=3, help="timed optimiser steps per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training config overrides, e.g. data.batch_size=16",
+    )
+    parser.add_argument(
+        "--manifest", type=Path, default=SAMPLE, help="records to train on (default: the 50 shared)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="data folder of the manifest (default: from its sidecar)"
+    )
+    parser.add_argument("--cache-dir", type=Path, help="preprocessing cache (default: a temporary folder)")
+    parser.add_argument("--child", nargs=2, metavar=("DEVICE", "AMP"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be at least 1 and --warmup at least 0")
+    if args.child:
+        print(json.dumps(measure(args, *args.child)))
+        return 0
+
+    devices = args.devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = args.cache_dir or Path(tmp) / "cache"
+        base = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--threads",
+            str(args.threads),
+            "--manifest",
+            str(args.manifest),
+            "--cache-dir",
+            str(cache_dir),
+        ]
+        if args.data_dir:
+            base += ["--data-dir", str(args.data_dir)]
+        if args.set:
+            base += ["--set", *args.set]
+        results = []
+        for device in devices:
+            for amp in args.amp:
+                if amp == "fp16" and device == "cpu":
+                    continue
+                done = subprocess.run([*base, "--child", device, amp], capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr[-2000:], file=sys.stderr)
+                    return done.returncode
+                results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first = results[0]
+    print(
+        f"default model: {first['parameters']:,} parameters; crops of {first['crop']} samples at "
+        f"{first['fs']:g} Hz, batch {first['batch']}, {first['workers']} loader workers"
+    )
+    print(
+        f"{'device':<28} {'amp':<5} {'records/s':>10} {'s/step':>8} {'peak MiB':>9} "
+        f"{'epoch of 88,253':>16}  memory"
+    )
+    for r in results:
+        hours = FULL_2021 / r["records_per_s"] / 3600
+        print(
+            f"{r['device']:<28} {r['amp']:<5} {r['records_per_s']:>10.2f} {r['seconds_per_step']:>8.2f} "
+            f"{r['peak_mib']:>9.0f} {hours:>14.2f} h  {r['memory']}"
+        )
+    print(
+        "reproduce: python bench/train.py "
+        + shlex.join(
+            [
+                *(["--devices", *args.devices] if args.devices else []),
+                "--amp",
+                *args.amp,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--threads",
+                str(args.threads),
+                *(["--set", *args.set] if args.set else []),
+            ]
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
