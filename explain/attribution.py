@@ -77,8 +77,9 @@ METHODS = (
 )
 OUTPUTS = ("logit", "probability")
 _GRADIENT_METHODS = ("saliency", "deeplift", "grad_cam")
+_GRADIENT_ONLY = ("saliency", "grad_cam")
 _OPTIONS: dict[str, dict[str, Any]] = {
-    "integrated_gradients": {"n_steps": 32, "internal_batch_size": 8},
+    "integrated_gradients": {"n_steps": 32, "internal_batch_size": 16},
     "saliency": {},
     "gradient_shap": {"n_samples": 16, "stdevs": 0.1},
     "occlusion": {"window_seconds": 0.25, "stride_seconds": None, "perturbations_per_eval": 16},
@@ -94,6 +95,7 @@ class ClassScore(nn.Module):
     The ``L`` rows are placed into their canonical slots of a zero ``[B, 12, n]`` input and the
     network runs with the explained leads marked present; scores are logits or, with
     ``probability``, sigmoid outputs (an ``nn.Sigmoid`` module, so DeepLift treats it properly).
+    The scores of the latest call are kept in ``last_scores`` (detached).
     """
 
     def __init__(self, model: nn.Module, mask: np.ndarray, probability: bool = False) -> None:
@@ -103,11 +105,14 @@ class ClassScore(nn.Module):
         self.register_buffer("mask", torch.from_numpy(np.asarray(mask, dtype=bool)).to(device))
         self.register_buffer("rows", torch.from_numpy(np.flatnonzero(mask)).to(device))
         self.sigmoid = nn.Sigmoid() if probability else None
+        self.last_scores = torch.empty(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         full = x.new_zeros(x.shape[0], self.mask.shape[0], x.shape[-1]).index_copy(1, self.rows, x)
         logits = self.model(full, self.mask)
-        return self.sigmoid(logits) if self.sigmoid is not None else logits
+        scores = self.sigmoid(logits) if self.sigmoid is not None else logits
+        self.last_scores = scores.detach()
+        return scores
 
 
 def _options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -265,28 +270,30 @@ def attribution_map(
     model.eval()
     try:
         values, info = _attribute(method, scorer, model, x, baselines, k, inp.fs, options)
-        with torch.no_grad():
-            score = scorer(x)[0, k].item()
-            score_baseline = scorer(baselines)[:, k].mean().item()
+        uses_baseline = method not in _GRADIENT_ONLY
+        if uses_baseline:
+            with torch.no_grad():
+                scores = scorer(torch.cat([x.detach(), baselines]))[:, k]
+        else:  # the method's one forward pass was on the record itself
+            scores = scorer.last_scores[:, k]
     finally:
         model.train(was_training)
     full = np.zeros((len(LEADS), inp.samples))
     full[rows] = np.abs(values) if absolute else values
-    uses_baseline = method not in ("saliency", "grad_cam")
     info.update(
         {
             "method": method,
             "class": ABBREVIATIONS[k],
             "class_index": k,
             "output": output,
-            "score": score,
+            "score": scores[0].item(),
             "baseline": provider.name if uses_baseline else None,
             "absolute": absolute,
             "options": options,
         }
     )
     if uses_baseline:
-        info["score_difference"] = score - score_baseline
+        info["score_difference"] = (scores[0] - scores[1:].mean()).item()
     return full, info
 
 

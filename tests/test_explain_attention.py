@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from explain_helpers import OneLeadModel, make_record, small_model
+from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 
 from explain.attention import attention_frame, block_map, rollout_map
 from explain.frames import TIME_INDEX
@@ -16,6 +16,12 @@ from leadattn.models import BlockAttention, TokenGeometry
 
 LEAD_I, LEAD_II = LEADS.index("I"), LEADS.index("II")
 MASK = np.array([lead in ("I", "II") for lead in LEADS])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 def _block(within_keys, key_index, across_to, geometry):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from explain_helpers import OneLeadModel, make_record, small_model
+from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 
 from explain.attribution import METHODS, attribution_frame, attribution_frames, lead_importance
 from explain.baselines import LowPassBaseline, SinusRhythmBaseline, ZeroBaseline, resolve_baseline
@@ -13,6 +13,12 @@ from leadattn.data import PreprocessConfig
 from leadattn.leads import LEADS
 
 FAST = {"integrated_gradients": {"n_steps": 8}, "gradient_shap": {"n_samples": 4}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,18 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
-from explain_helpers import make_record, small_model, write_checkpoint
+from explain_helpers import make_record, small_model, torch_threads, write_checkpoint
 
 from explain.cli import main
 from explain.export import export_record
 from leadattn.data import read_record
 from leadattn.labels import ABBREVIATIONS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

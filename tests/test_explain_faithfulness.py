@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from explain_helpers import make_record, small_model
+from explain_helpers import make_record, small_model, torch_threads
 from torch import nn
 
 from explain.faithfulness import (
@@ -24,6 +24,12 @@ from leadattn.leads import LEADS
 from leadattn.synth import generate_record, read_annotations
 
 II = LEADS.index("II")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 class RegionModel(nn.Module):

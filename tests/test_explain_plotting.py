@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.image
 import numpy as np
 import pytest
-from explain_helpers import OneLeadModel, make_record, small_model
+from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 from matplotlib.collections import LineCollection, PolyCollection
 
 from explain.attention import attention_frame
@@ -19,6 +19,12 @@ from explain.attribution import attribution_frame
 from explain.frames import make_frame
 from explain.normalise import EmptyMapError
 from explain.plotting import PlotUnavailableError, plot, save_figure
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 def _pixels(figure) -> np.ndarray:
