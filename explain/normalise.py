@@ -10,6 +10,7 @@ any value is negative. A map that is zero (or NaN) everywhere raises :class:`Emp
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -67,14 +68,20 @@ def normalise(
     polarity: Polarity | None = None,
     absolute: bool = False,
     smooth_seconds: float | None = None,
+    quantile: float = 1.0,
 ) -> pd.DataFrame:
     """A copy of ``frame`` scaled into [-1, 1] (signed) or [0, 1] (positive).
 
     Order: absolute value (when asked), smoothing, then division by the largest magnitude over the
-    record or over each lead (a lead that is zero everywhere stays zero). The chosen polarity is
-    stored in ``attrs["polarity"]``. ``polarity="positive"`` on a map with negative values is an
-    error: pass ``absolute=True`` to draw magnitudes instead.
+    record or over each lead (a lead that is zero everywhere stays zero). With ``quantile`` below 1
+    the divisor is that quantile of the magnitudes instead (the maximum where the quantile is 0)
+    and larger values are clipped to +-1: one extreme sample, common in gradient maps, then does
+    not flatten the rest. The chosen polarity is stored in ``attrs["polarity"]``.
+    ``polarity="positive"`` on a map with negative values is an error: pass ``absolute=True`` to
+    draw magnitudes instead.
     """
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must lie in (0, 1], got {quantile}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     if polarity is not None and polarity not in POLARITIES:
@@ -96,10 +103,24 @@ def normalise(
             f"{_label(frame)}: the map has negative values; use polarity='signed' or absolute=True"
         )
     polarity = polarity or found
-    magnitude = np.abs(np.where(finite, values, 0.0))
-    peak = magnitude.max(axis=0, keepdims=True) if scope == "lead" else magnitude.max(keepdims=True)
+    axis = 0 if scope == "lead" else None
+    peak = np.abs(np.where(finite, values, 0.0)).max(axis=axis, keepdims=True)
+    if quantile < 1.0:
+        with warnings.catch_warnings():  # a lead without finite values has no quantile
+            warnings.simplefilter("ignore", RuntimeWarning)
+            level = np.nanquantile(
+                np.where(finite, np.abs(values), np.nan), quantile, axis=axis, keepdims=True
+            )
+        peak = np.where(level > 0, level, peak)
     scaled = np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
+    scaled = np.clip(scaled, -1.0, 1.0)
     scaled[~finite] = np.nan
     result = pd.DataFrame(scaled, index=frame.index, columns=frame.columns)
-    result.attrs = {**frame.attrs, "polarity": polarity, "scope": scope, "absolute": absolute}
+    result.attrs = {
+        **frame.attrs,
+        "polarity": polarity,
+        "scope": scope,
+        "absolute": absolute,
+        "quantile": quantile,
+    }
     return result

@@ -121,6 +121,7 @@ def plot(
     scope: str = "record",
     absolute: bool = False,
     smooth_seconds: float | None = None,
+    quantile: float = 0.995,
     start: float = 0.0,
     seconds: float | None = 10.0,
     predictions: Mapping[str, float] | None = None,
@@ -131,7 +132,8 @@ def plot(
 
     ``frame`` must be a map of this record (columns among its leads, one row per sample), as made
     by :func:`explain.attention_frame` or :func:`explain.attribution_frame`. ``polarity``,
-    ``scope``, ``absolute`` and ``smooth_seconds`` go to :func:`explain.normalise.normalise`. The
+    ``scope``, ``absolute``, ``smooth_seconds`` and ``quantile`` (the magnitude drawn at full
+    strength; larger values are clipped) go to :func:`explain.normalise.normalise`. The
     figure shows ``seconds`` from ``start`` (None: the whole record). ``predictions`` (class ->
     score) are listed in the title. A map whose values are all negative is drawn by magnitude in
     the negative colour (blue), since pmecg's signed maps need both signs. The figure is detached
@@ -154,7 +156,12 @@ def plot(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     scaled = normalise(
-        checked, scope=scope, polarity=polarity, absolute=absolute, smooth_seconds=smooth_seconds
+        checked,
+        scope=scope,
+        polarity=polarity,
+        absolute=absolute,
+        smooth_seconds=smooth_seconds,
+        quantile=quantile,
     )
     leads = list(scaled.columns)
     ecg_all = pd.DataFrame(_display_signal(record, leads).T, columns=leads)

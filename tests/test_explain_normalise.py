@@ -72,3 +72,17 @@ def test_bad_arguments_are_named():
         normalise(frame, scope="beat")
     with pytest.raises(ValueError, match="polarity must be one of"):
         normalise(frame, polarity="negative")
+
+
+def test_a_quantile_scale_clips_one_extreme_sample():
+    values = np.zeros((2, 100))
+    values[0, :50] = 1.0
+    values[0, 99] = 50.0
+    out = normalise(_frame(values), quantile=0.9)
+    assert out["I"].iloc[0] == 1.0 and out["I"].iloc[99] == 1.0  # 50 is clipped to the scale of 1
+    assert normalise(_frame(values))["I"].iloc[0] == pytest.approx(1 / 50)
+    sparse = np.zeros((2, 100))
+    sparse[1, 3] = 2.0
+    assert normalise(_frame(sparse), quantile=0.5)["II"].iloc[3] == 1.0  # quantile 0 falls back to max
+    with pytest.raises(ValueError, match="quantile must lie in"):
+        normalise(_frame(values), quantile=0.0)
