@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import torch
+
 from explain.baselines import BASELINES, SinusRhythmBaseline
 from explain.export import EXPLAIN_METHODS, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
@@ -65,13 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="seconds drawn in figures (0: whole record)"
     )
+    parser.add_argument("--smooth", type=float, default=None, help="smooth maps in figures over SECONDS")
     parser.add_argument("--steps", type=int, default=32, help="IntegratedGradients steps")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's; 1 is faster on a busy CPU)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; bad input prints one line naming the problem and returns 2."""
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
     try:
         loaded = load_model(args.checkpoint)
         baseline = args.baseline
@@ -95,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             style=args.style,
             layout=args.layout,
             seconds=args.seconds or None,
+            smooth_seconds=args.smooth,
             n_steps=args.steps,
             progress=True,
         )

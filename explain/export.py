@@ -93,6 +93,7 @@ def export_record(
     style: str = "interval",
     layout: str = "4x3",
     seconds: float | None = 10.0,
+    smooth_seconds: float | None = None,
     n_steps: int = 32,
     progress: bool = False,
 ) -> ExportResult:
@@ -100,8 +101,9 @@ def export_record(
 
     ``model`` is a checkpoint path, a :class:`~leadattn.checkpoint.LoadedModel` or a bare network.
     ``classes="predicted"`` explains the classes at or above their thresholds (the top class when
-    none is). ``formats`` are figure formats; pass ``()`` for no figures. Attention is written
-    once (``aggregate``), attributions once per class. ``n_steps`` is IntegratedGradients'.
+    none is). ``formats`` are figure formats; pass ``()`` for no figures; figures show ``seconds``
+    of the record, maps smoothed over ``smooth_seconds`` (tables are never smoothed). Attention is
+    written once (``aggregate``), attributions once per class. ``n_steps`` is IntegratedGradients'.
     """
     unknown = [m for m in methods if m not in EXPLAIN_METHODS]
     if unknown or not methods:
@@ -171,6 +173,7 @@ def export_record(
                     layout=layout,
                     rhythm_strip=rhythm,
                     seconds=seconds,
+                    smooth_seconds=smooth_seconds,
                     predictions=top,
                 )
             except EmptyMapError as error:

@@ -38,7 +38,8 @@ def real_record(shared_records_dir):
 def test_cli_writes_predictions_tables_and_figures(tmp_path, checkpoint, real_record, capsys):
     out = tmp_path / "out"
     args = [str(real_record), "--checkpoint", str(checkpoint), "--out", str(out)]
-    code = main([*args, "--methods", "attention,saliency", "--classes", "AF", "--seconds", "2.5"])
+    options = ["--methods", "attention,saliency", "--classes", "AF", "--seconds", "2.5", "--smooth", "0.02"]
+    code = main([*args, *options, "--threads", "1"])
     assert code == 0
     assert "predicted" in capsys.readouterr().out
     record = read_record(real_record)
