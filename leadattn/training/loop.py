@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,16 @@ class _Trainer:
     # Setup
 
     def _data(self) -> Splits:
-        if self.main:
-            splits = load_splits(self.config.data, self.config.preprocess)
+        """Rank 0 prepares the data (demo set, manifest, cache) first; then the first process of every
+        other node, in case its file system is not shared; then every other process opens it."""
+        load = partial(load_splits, self.config.data, self.config.preprocess)
+        first_on_node = self.context.local_rank == 0
+        splits = load() if self.main else None
         dist_utils.barrier(self.context)
-        if not self.main:
-            splits = load_splits(self.config.data, self.config.preprocess)
-        return splits
+        if splits is None and first_on_node:
+            splits = load()
+        dist_utils.barrier(self.context)
+        return splits if splits is not None else load()
 
     def _setup(self) -> None:
         c = self.config
