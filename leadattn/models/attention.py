@@ -92,8 +92,10 @@ class WithinLeadAttention(nn.Module):
         padded = rows.shape[2]
         groups = padded // window
         qkv = torch.baddbmm(self.qkv_bias, rows.reshape(leads, batch * padded, dim), self.qkv_weight)
-        qkv = qkv.reshape(leads * batch * groups, window, heads, -1)
-        q, k, v = qkv.split((qk // heads, qk // heads, dim // heads), dim=-1)
+        q, k, v = (
+            part.reshape(leads * batch * groups, window, heads, -1)
+            for part in qkv.split((qk, qk, dim), dim=-1)
+        )
         q = q.transpose(1, 2)  # [leads * B * groups, heads, W, qk / heads]
         k = k.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)
@@ -158,8 +160,10 @@ class AcrossLeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
         heads, qk = self.heads, self.qk_dim
-        qkv = self.qkv(x.transpose(1, 2)).reshape(batch * tokens, leads, heads, -1)
-        q, k, v = qkv.split((qk // heads, qk // heads, dim // heads), dim=-1)
+        q, k, v = (
+            part.reshape(batch * tokens, leads, heads, -1)
+            for part in self.qkv(x.transpose(1, 2)).split((qk, qk, dim), dim=-1)
+        )
         q = q.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
         k = k.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)

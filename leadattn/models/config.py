@@ -43,7 +43,7 @@ class LocalLeadAttentionConfig:
     stem_channels: tuple[int, ...] = (16, 32, 48)
     stem_kernels: tuple[int, ...] = (15, 7, 7, 7)
     stem_strides: tuple[int, ...] = (8, 2, 2, 1)
-    dims: tuple[int, ...] = (48, 64, 96, 128)
+    dims: tuple[int, ...] = (48, 64, 96, 120)
     depths: tuple[int, ...] = (1, 1, 2, 2)
     within_heads: tuple[int, ...] = (1, 1, 1, 1)
     across_heads: tuple[int, ...] = (1, 1, 2, 2)
