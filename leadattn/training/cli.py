@@ -25,6 +25,17 @@ from leadattn.training.loop import RunResult, TrainingError, train
 
 _EXPECTED = (CheckpointError, RecordError, TrainingError, FileNotFoundError, ValueError, KeyError)
 
+DESCRIPTION = """Train a local lead-attention model on the training folds of a manifest, validating on its
+validation fold after every epoch. Without --config and without a manifest, the bundled demo
+configuration trains on the synthetic demo set (generated on first use)."""
+
+EXAMPLES = """examples:
+  python train.py                                    # the demo, into runs/demo
+  python train.py --manifest m.csv --out runs/a      # real data with the bundled defaults
+  python train.py --config my.yaml --set optim.lr=3e-4 data.sampler=rare_class
+  python train.py --resume runs/a                    # continue an interrupted run
+  torchrun --standalone --nproc_per_node=4 train.py --manifest m.csv --out runs/ddp"""
+
 _FLAGS = {
     "manifest": "data.manifest",
     "data_dir": "data.data_dir",
@@ -138,7 +149,11 @@ def run_train(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` to the ``leadattn`` command."""
     parser = subparsers.add_parser(
-        "train", help="train a lead-attention model (no arguments: the demo)", description=__doc__
+        "train",
+        help="train a lead-attention model (no arguments: the demo)",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(func=run_train)
@@ -146,6 +161,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``leadattn-train`` and ``train.py``."""
-    parser = argparse.ArgumentParser(prog="leadattn-train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="leadattn-train",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     return run_train(parser.parse_args(argv))
