@@ -286,11 +286,14 @@ def faithfulness(
 
 
 def faithfulness_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Methods x metrics: the mean of every metric over records and classes (NaN-aware), plus the
-    number of (record, class) pairs scored."""
+    """Methods x metrics: the mean of every metric over records and classes (NaN-aware), the
+    number of (record, class) pairs scored and how many of them had a feature region to localise."""
     columns = [m for m in METRICS if m in results.columns]
-    table = results.groupby("method", sort=False)[columns].mean()
-    table.insert(0, "pairs", results.groupby("method", sort=False).size())
+    groups = results.groupby("method", sort=False)
+    table = groups[columns].mean()
+    table.insert(0, "pairs", groups.size())
+    localised = groups["relevance_ratio"].count() if "relevance_ratio" in results else 0
+    table.insert(1, "localised", localised)
     return table
 
 
@@ -300,7 +303,7 @@ def _markdown(table: pd.DataFrame) -> str:
     for method, row in table.iterrows():
         cells = [str(method)]
         for column, value in row.items():
-            if column == "pairs":
+            if column in ("pairs", "localised"):
                 cells.append(str(int(value)))
             elif pd.isna(value):
                 cells.append("-")

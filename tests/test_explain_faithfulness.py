@@ -96,11 +96,12 @@ def test_faithfulness_rows_table_and_readme_markdown(pvc_record):
     table = faithfulness_table(results)
     assert list(table.index) == ["attention", "saliency", "random"]
     assert isinstance(table, pd.DataFrame) and table.loc["saliency", "pairs"] == labelled
+    assert table.loc["saliency", "localised"] >= 1 and table.loc["random", "localised"] == 0
     markdown = readme_table(
         model, pvc_record.parent, records=1, methods=("saliency",), steps=2, progress=False
     )
     lines = markdown.splitlines()
-    assert lines[0].startswith("| method | pairs | deletion_auc (lower is better)")
+    assert lines[0].startswith("| method | pairs | localised | deletion_auc (lower is better)")
     assert lines[2].startswith("| saliency |") and lines[3].startswith("| random |")
 
 
