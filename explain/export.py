@@ -3,8 +3,8 @@
 ``predictions.json`` holds the record's class scores (the whole record, scored as
 :func:`leadattn.inference.predict_signal` scores it), the thresholds, the predicted classes, the
 classes explained and, per map, its file names and details (method, class, output, baseline,
-IntegratedGradients' convergence delta...). Each map is a CSV (and a Parquet file when pyarrow is
-installed) named ``<method>_<class>`` (``attention`` for attention, which does not depend on the
+IntegratedGradients' convergence delta...). Each map is a CSV (and a Parquet file when pyarrow, the ``tables``
+extra, is installed) named ``<method>_<class>`` (``attention`` for attention, which does not depend on the
 class), and a figure in each asked format when pmecg is installed.
 """
 

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import signal as sps
 
 from explain.frames import check_frame
+from explain.inputs import as_record
 from explain.normalise import SCOPES, EmptyMapError, normalise
 from leadattn.data import Record
 from leadattn.leads import LEADS, canonical_lead
@@ -112,7 +113,7 @@ def _title(record: Record, frame: pd.DataFrame, predictions: Mapping[str, float]
 
 
 def plot(
-    record: Record,
+    record: Record | str | Path,
     frame: pd.DataFrame,
     style: str = "interval",
     layout: str = "4x3",
@@ -128,7 +129,8 @@ def plot(
     title: str | None = None,
     dpi: int = 100,
 ) -> Any:
-    """Draw ``record`` with ``frame`` overlaid; returns the matplotlib figure.
+    """Draw ``record`` (a :class:`~leadattn.data.Record` or its path) with ``frame`` overlaid;
+    returns the matplotlib figure.
 
     ``frame`` must be a map of this record (columns among its leads, one row per sample), as made
     by :func:`explain.attention_frame` or :func:`explain.attribution_frame`. ``polarity``,
@@ -139,6 +141,7 @@ def plot(
     the negative colour (blue), since pmecg's signed maps need both signs. The figure is detached
     from pyplot (it has an Agg canvas): save it with :func:`save_figure` or display it.
     """
+    record = as_record(record)
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     if layout not in LAYOUTS:

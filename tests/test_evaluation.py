@@ -40,7 +40,8 @@ def small_config() -> LocalLeadAttentionConfig:
         stem_strides=(8, 8),
         dims=(16, 16),
         depths=(1, 1),
-        heads=(2, 2),
+        within_heads=(2, 2),
+        across_heads=(2, 2),
         windows=(8, 8),
     )
 

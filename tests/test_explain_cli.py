@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 
@@ -55,7 +56,12 @@ def test_cli_writes_predictions_tables_and_figures(tmp_path, checkpoint, real_re
         assert len(frame) == record.signal.shape[1]
         assert frame.index.name == "time_s"
         assert (out / f"{name}.png").stat().st_size > 1000
-        assert (out / f"{name}.parquet").is_file()
+        if importlib.util.find_spec("pyarrow") is not None:
+            stored = pd.read_parquet(out / f"{name}.parquet")
+            assert list(stored.columns) == list(record.leads)
+            assert stored.to_numpy() == pytest.approx(frame.to_numpy(), rel=1e-6, abs=1e-12)
+        else:
+            assert not (out / f"{name}.parquet").exists()
     attention = pd.read_csv(out / "attention.csv", index_col=0)
     assert attention.to_numpy().sum() == pytest.approx(1.0, abs=1e-4)
 

@@ -230,9 +230,7 @@ def _metric_row(first: list[str], values: dict, intervals: dict) -> str:
     return "| " + " | ".join(first + cells) + " |"
 
 
-def summarise(
-    predictions: pd.DataFrame, bootstrap: int = 1000, seed: int = 0
-) -> dict[str, SubsetResult]:
+def summarise(predictions: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -> dict[str, SubsetResult]:
     """Score every lead subset of a predictions table, in the order the subsets first appear."""
     if predictions.empty:
         raise ValueError("the predictions table is empty")
