@@ -40,9 +40,7 @@ def test_f_measure_thresholds_reach_the_exhaustive_optimum_per_class():
         if not labels[:, k].any():
             assert thresholds[k] > 1.0 and np.isnan(tuned[k])  # never output: F stays undefined
             continue
-        best = max(
-            metrics.f_measure(labels[:, [k]], scores[:, [k]] >= t)[0] for t in np.unique(scores[:, k])
-        )
+        best = max(metrics.f_measure(labels[:, [k]], scores[:, [k]] >= t)[0] for t in np.unique(scores[:, k]))
         assert tuned[k] == pytest.approx(best)
         assert thresholds[k] not in scores[:, k]  # a midpoint, not a validation score
 
