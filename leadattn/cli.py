@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from leadattn.checkpoint import CheckpointError
 from leadattn.data.records import RecordError
 
 _MODULES = (
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (RecordError, FileNotFoundError, ValueError, KeyError) as error:
+    except (CheckpointError, RecordError, FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
