@@ -39,7 +39,15 @@ import torch
 from torch import nn
 
 from explain.frames import to_record_frame, tokens_to_samples
-from explain.inputs import ExplainInput, LeadsSpec, ModelLike, device_of, prepare_input, unwrap
+from explain.inputs import (
+    ExplainInput,
+    LeadsSpec,
+    ModelLike,
+    device_of,
+    eval_mode,
+    prepare_input,
+    unwrap,
+)
 from leadattn.data import Record
 
 _BLOCK = re.compile(r"^block:(-?\d+)$")
@@ -50,13 +58,8 @@ def collect_attention(model: nn.Module, inp: ExplainInput) -> list[Any]:
     if not hasattr(model, "forward_with_attention"):
         raise TypeError(f"{type(model).__name__} does not return attention (no forward_with_attention)")
     device = device_of(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            output = model.forward_with_attention(inp.tensor(device), inp.mask_tensor(device))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        output = model.forward_with_attention(inp.tensor(device), inp.mask_tensor(device))
     if not output.blocks:
         raise ValueError("the model returned no attention blocks")
     return output.blocks

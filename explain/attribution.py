@@ -57,6 +57,7 @@ from explain.inputs import (
     ModelLike,
     class_scores,
     device_of,
+    eval_mode,
     predicted_classes,
     prepare_input,
     resolve_class,
@@ -266,9 +267,7 @@ def attribution_map(
         x.requires_grad_()  # Captum would set it itself, with a warning
     baselines = torch.from_numpy(np.ascontiguousarray(reference[:, rows])).to(device)
     scorer = ClassScore(model, inp.mask, probability=output == "probability")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         values, info = _attribute(method, scorer, model, x, baselines, k, inp.fs, options)
         uses_baseline = method not in _GRADIENT_ONLY
         if uses_baseline:
@@ -276,8 +275,6 @@ def attribution_map(
                 scores = scorer(torch.cat([x.detach(), baselines]))[:, k]
         else:  # the method's one forward pass was on the record itself
             scores = scorer.last_scores[:, k]
-    finally:
-        model.train(was_training)
     full = np.zeros((len(LEADS), inp.samples))
     full[rows] = np.abs(values) if absolute else values
     info.update(

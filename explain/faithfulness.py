@@ -43,6 +43,7 @@ from explain.inputs import (
     ModelLike,
     class_scores,
     device_of,
+    eval_mode,
     predicted_classes,
     prepare_input,
     resolve_class,
@@ -147,15 +148,10 @@ def _probabilities(
     device = device_of(model)
     lead_mask = torch.from_numpy(mask).to(device)
     out = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for first in range(0, len(batch), batch_size):
-                chunk = torch.from_numpy(batch[first : first + batch_size].astype(np.float32)).to(device)
-                out.append(torch.sigmoid(model(chunk, lead_mask)[:, k]).cpu().numpy())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for first in range(0, len(batch), batch_size):
+            chunk = torch.from_numpy(batch[first : first + batch_size].astype(np.float32)).to(device)
+            out.append(torch.sigmoid(model(chunk, lead_mask)[:, k]).cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
 

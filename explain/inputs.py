@@ -9,7 +9,8 @@ mapped back to the record's own samples by :mod:`explain.frames`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,15 +122,27 @@ def prepare_input(
     return ExplainInput(record, chosen, x, mask, float(config.fs), covered)
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode, then give every module back its own mode.
+
+    Touches only the modules that are training: ``model.eval()`` and ``model.train()`` walk and
+    reassign every module, which costs milliseconds per call on this network.
+    """
+    training = [module for module in model.modules() if module.training]
+    for module in training:
+        module.training = False
+    try:
+        yield
+    finally:
+        for module in training:
+            module.training = True
+
+
 def class_scores(model: nn.Module, inp: ExplainInput) -> tuple[np.ndarray, np.ndarray]:
     """Logits and sigmoid probabilities ``[classes]`` of the exact input that is explained."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = model(inp.tensor(device_of(model)), inp.mask_tensor(device_of(model)))[0].float().cpu()
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        logits = model(inp.tensor(device_of(model)), inp.mask_tensor(device_of(model)))[0].float().cpu()
     return logits.numpy().astype(np.float64), torch.sigmoid(logits).numpy().astype(np.float64)
 
 

@@ -138,3 +138,19 @@ def test_bad_targets_methods_and_options_are_named(one_lead):
         attribution_frame(one_lead, record, "AF", "saliency", n_steps=4)
     with pytest.raises(ValueError, match="output must be one of"):
         attribution_frame(one_lead, record, "AF", "saliency", output="odds")
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+def test_explaining_runs_in_eval_mode_and_gives_each_module_its_mode_back(method):
+    model = small_model().train()
+    model.head_drop.eval()  # a mixed state must come back as it was
+    before = {name: module.training for name, module in model.named_modules()}
+    seen: list[bool] = []
+    model.blocks[0].drop_mlp.register_forward_hook(lambda module, args, out: seen.append(module.training))
+    record = make_record(seconds=4.0)
+    options = {"n_steps": 4} if method == "integrated_gradients" else {}
+    first = attribution_frame(model, record, "AF", method, **options)
+    second = attribution_frame(model, record, "AF", method, **options)
+    assert seen and not any(seen)
+    assert {name: module.training for name, module in model.named_modules()} == before
+    assert np.allclose(first.to_numpy(), second.to_numpy())  # dropout was off

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal as sps
@@ -62,6 +63,12 @@ def output_length(samples: int, fs: float, config: PreprocessConfig) -> int:
     return -(-samples * up // down)
 
 
+@lru_cache(maxsize=16)
+def _bandpass(order: int, low: float, high: float, fs: float) -> np.ndarray:
+    """Butterworth band-pass sections, designed once per setting (a design costs as much as filtering)."""
+    return sps.butter(order, (low, high), btype="bandpass", fs=fs, output="sos")
+
+
 def preprocess(
     signal: np.ndarray,
     fs: float,
@@ -88,8 +95,7 @@ def preprocess(
         signal = sps.resample_poly(signal, up, down, axis=1)
     if config.bandpass is not None:
         low, high = config.bandpass
-        high = min(high, 0.45 * config.fs)
-        sos = sps.butter(config.filter_order, (low, high), btype="bandpass", fs=config.fs, output="sos")
+        sos = _bandpass(config.filter_order, low, min(high, 0.45 * config.fs), config.fs)
         signal = sps.sosfiltfilt(sos, signal, axis=1)
     for mains in config.notch:
         if mains < 0.5 * config.fs:
