@@ -21,8 +21,8 @@ class LeadwiseStem(nn.Module):
     ``[l * C, (l + 1) * C)`` and no weight connects two leads. Normalisation is per lead and time
     step (:class:`LeadChannelNorm`); the last layer ends with it, without activation.
 
-    A first stride of 4 loses nothing on signals band-limited below 45 Hz: each of its filters
-    is still sampled at 125 Hz.
+    The first layer is a bank of ``channels[0]`` filters per lead; by default 16 filters at stride
+    8 keep twice as many values per second as the input has, so the stride alone discards nothing.
     """
 
     def __init__(
