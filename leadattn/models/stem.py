@@ -69,7 +69,7 @@ class LeadwiseStem(nn.Module):
         """``x``: ``[B, leads, T]`` -> tokens ``[B, leads, N, dim]``."""
         y = self.layers(x)
         batch, _, steps = y.shape
-        return y.reshape(batch, self.leads, self.dim, steps).transpose(2, 3)
+        return y.reshape(batch, self.leads, self.dim, steps).transpose(2, 3).contiguous()
 
     def geometry(self, samples: int) -> TokenGeometry:
         """Which input samples each output token is computed from, for inputs of ``samples``."""
