@@ -141,6 +141,7 @@ def test_stem_outputs_batch_leads_tokens_width(small):
     samples = 3001
     tokens = small.stem(torch.randn(2, 12, samples))
     assert tokens.shape == (2, 12, small.stem.geometry(samples).num_tokens, SMALL.dims[0])
+    assert tokens.is_contiguous()  # a transposed view would be copied again by every consumer
 
 
 # --- leads stay apart -------------------------------------------------------------------------
