@@ -44,11 +44,11 @@ from explain.inputs import (
     LeadsSpec,
     ModelLike,
     device_of,
-    eval_mode,
     prepare_input,
     unwrap,
 )
 from leadattn.data import Record
+from leadattn.models import eval_mode
 
 _BLOCK = re.compile(r"^block:(-?\d+)$")
 

@@ -57,7 +57,6 @@ from explain.inputs import (
     ModelLike,
     class_scores,
     device_of,
-    eval_mode,
     predicted_classes,
     prepare_input,
     resolve_class,
@@ -66,6 +65,7 @@ from explain.inputs import (
 from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS
+from leadattn.models import eval_mode
 
 METHODS = (
     "integrated_gradients",

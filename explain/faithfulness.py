@@ -43,7 +43,6 @@ from explain.inputs import (
     ModelLike,
     class_scores,
     device_of,
-    eval_mode,
     predicted_classes,
     prepare_input,
     resolve_class,
@@ -52,6 +51,7 @@ from explain.inputs import (
 from leadattn.checkpoint import load_model
 from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
+from leadattn.models import eval_mode
 from leadattn.synth import Annotations, annotation_path, read_annotations
 
 FEATURE_PARTS: dict[str, tuple[str, ...]] = {

@@ -9,8 +9,7 @@ mapped back to the record's own samples by :mod:`explain.frames`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from leadattn.checkpoint import LoadedModel
 from leadattn.data import PreprocessConfig, Record, preprocess_record, read_record
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES, class_index
 from leadattn.leads import LEADS, resolve_leads
+from leadattn.models import eval_mode
 
 LeadsSpec = int | str | Sequence[str] | None
 ModelLike = nn.Module | LoadedModel
@@ -120,23 +120,6 @@ def prepare_input(
     if config.max_seconds is not None:
         covered = min(covered, int(round(config.max_seconds * record.fs)))
     return ExplainInput(record, chosen, x, mask, float(config.fs), covered)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode, then give every module back its own mode.
-
-    Touches only the modules that are training: ``model.eval()`` and ``model.train()`` walk and
-    reassign every module, which costs milliseconds per call on this network.
-    """
-    training = [module for module in model.modules() if module.training]
-    for module in training:
-        module.training = False
-    try:
-        yield
-    finally:
-        for module in training:
-            module.training = True
 
 
 def class_scores(model: nn.Module, inp: ExplainInput) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from torch import nn
 from torch.export import Dim, ExportedProgram
 
 from leadattn.leads import LEAD_SUBSETS, lead_mask
+from leadattn.models.modes import eval_mode
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -54,9 +55,7 @@ def export_program(
     Raises :class:`ExportMismatchError` when outputs differ by more than ``atol``.
     """
     x, mask = _validated(example)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         shapes = None
         if dynamic:
             batch = Dim.DYNAMIC(min=1, max=MAX_BATCH)
@@ -73,8 +72,6 @@ def export_program(
         for inputs in checks:
             with torch.no_grad():
                 _compare(exported(*inputs), model(*inputs), "torch.export", atol)
-    finally:
-        model.train(was_training)
     return program
 
 
@@ -123,9 +120,7 @@ def export_onnx(
         verbose=False,
     )
     if check:
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             checks = [(x, mask)]
             if dynamic:
                 checks.append(example_inputs(x.shape[0] + 1, x.shape[2] + 1013, seed=1))
@@ -134,8 +129,6 @@ def export_onnx(
                 with torch.no_grad():
                     expected = model(*inputs)
                 _compare(torch.from_numpy(run_onnx(session, *inputs)), expected, "ONNX", atol)
-        finally:
-            model.train(was_training)
     return path
 
 

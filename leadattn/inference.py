@@ -17,6 +17,7 @@ import torch
 
 from leadattn.data import PreprocessConfig, Record, RecordError, preprocess_record
 from leadattn.leads import LEADS, lead_mask
+from leadattn.models.modes import eval_mode
 
 if TYPE_CHECKING:
     from leadattn.checkpoint import LoadedModel
@@ -84,20 +85,15 @@ def predict_signal(
     signal = torch.from_numpy(x)
     mask_tensor = torch.from_numpy(masks)
     probabilities = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for first in range(0, len(pairs), batch_size):
-                batch = pairs[first : first + batch_size]
-                subsets = torch.tensor([s for s, _ in batch])
-                chunk = torch.stack([signal[:, w : w + length] for _, w in batch])
-                batch_masks = mask_tensor[subsets]
-                chunk = chunk * batch_masks[:, :, None]
-                logits = model(chunk.to(device), batch_masks.to(device))
-                probabilities.append(torch.sigmoid(logits.float()).cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for first in range(0, len(pairs), batch_size):
+            batch = pairs[first : first + batch_size]
+            subsets = torch.tensor([s for s, _ in batch])
+            chunk = torch.stack([signal[:, w : w + length] for _, w in batch])
+            batch_masks = mask_tensor[subsets]
+            chunk = chunk * batch_masks[:, :, None]
+            logits = model(chunk.to(device), batch_masks.to(device))
+            probabilities.append(torch.sigmoid(logits.float()).cpu())
     windows = torch.cat(probabilities).reshape(masks.shape[0], len(starts), -1)
     combined = windows.mean(dim=1) if combine == "mean" else windows.amax(dim=1)
     out = combined.numpy().astype(np.float64)

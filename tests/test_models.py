@@ -20,6 +20,7 @@ from leadattn.models import (
     WithinLeadAttention,
     count_flops,
     count_parameters,
+    eval_mode,
 )
 
 FS = 500
@@ -390,3 +391,13 @@ def test_every_module_runs_once_per_forward_and_nothing_is_in_place(small):
     softmaxes = [m for m in small.modules() if isinstance(m, nn.Softmax)]
     assert len(softmaxes) == 2 * len(small.blocks)
     assert not any(getattr(m, "inplace", False) for m in small.modules())
+
+
+def test_eval_mode_switches_only_for_its_block_and_restores_mixed_modes(small):
+    small.train()
+    small.head_drop.eval()
+    before = {name: module.training for name, module in small.named_modules()}
+    with pytest.raises(RuntimeError, match="inside"), eval_mode(small):
+        assert not any(module.training for module in small.modules())
+        raise RuntimeError("inside")
+    assert {name: module.training for name, module in small.named_modules()} == before

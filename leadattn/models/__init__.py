@@ -5,6 +5,7 @@ from leadattn.models.blocks import LeadAttentionBlock, MaskedMeanMaxPool, TokenM
 from leadattn.models.config import LocalLeadAttentionConfig
 from leadattn.models.flops import count_flops, count_parameters
 from leadattn.models.geometry import TokenGeometry
+from leadattn.models.modes import eval_mode
 from leadattn.models.network import BlockAttention, LeadAttentionOutput, LocalLeadAttentionNet
 from leadattn.models.stem import LeadwiseStem
 
@@ -22,4 +23,5 @@ __all__ = [
     "WithinLeadAttention",
     "count_flops",
     "count_parameters",
+    "eval_mode",
 ]

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from leadattn.models.modes import eval_mode
+
 
 def count_flops(model: nn.Module, samples: int = 5000, leads: int = 12) -> int:
     """FLOPs of one forward pass on a single ``[1, leads, samples]`` record (a multiply-add is 2).
@@ -16,14 +18,9 @@ def count_flops(model: nn.Module, samples: int = 5000, leads: int = 12) -> int:
     the attention ``matmul``s, dispatches to one of these, so all are counted. Element-wise work
     (normalisation, activations, softmax) is not, by the usual convention.
     """
-    was_training = model.training
-    model.eval()
     x = torch.zeros(1, leads, samples, device=next(model.parameters()).device)
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
     return int(counter.get_total_flops())
 
 
