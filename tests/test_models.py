@@ -393,11 +393,11 @@ def test_every_module_runs_once_per_forward_and_nothing_is_in_place(small):
     assert not any(getattr(m, "inplace", False) for m in small.modules())
 
 
-def test_eval_mode_switches_only_for_its_block_and_restores_mixed_modes(small):
-    small.train()
-    small.head_drop.eval()
-    before = {name: module.training for name, module in small.named_modules()}
-    with pytest.raises(RuntimeError, match="inside"), eval_mode(small):
-        assert not any(module.training for module in small.modules())
+def test_eval_mode_switches_only_for_its_block_and_restores_mixed_modes():
+    model = LocalLeadAttentionNet(SMALL).train()  # not the shared fixture: its mode must not change
+    model.head_drop.eval()
+    before = {name: module.training for name, module in model.named_modules()}
+    with pytest.raises(RuntimeError, match="inside"), eval_mode(model):
+        assert not any(module.training for module in model.modules())
         raise RuntimeError("inside")
-    assert {name: module.training for name, module in small.named_modules()} == before
+    assert {name: module.training for name, module in model.named_modules()} == before
