@@ -28,6 +28,7 @@ from leadattn.data import PreprocessConfig, Record, RecordError, preprocess_reco
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
 from leadattn.leads import LEAD_SUBSETS, LEADS, lead_mask
 from leadattn.models.modes import eval_mode
+from leadattn.thresholds import threshold_table
 
 if TYPE_CHECKING:
     from leadattn.checkpoint import LoadedModel
@@ -195,7 +196,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess
-        self.thresholds = _threshold_table(thresholds)
+        self.thresholds = threshold_table(thresholds)
         self.window_seconds = float(window_seconds)
         self.hop_seconds = float(hop_seconds) if hop_seconds is not None else self.window_seconds / 2
         self.combine: Combine = combine
@@ -292,21 +293,3 @@ class Predictor:
             thresholds,
         )
 
-
-def _threshold_table(thresholds: np.ndarray | dict | None) -> dict[str, np.ndarray]:
-    """Thresholds for every standard subset key from one vector or a per-subset mapping."""
-    keys = [str(size) for size in LEAD_SUBSETS]
-    if thresholds is None:
-        return {key: np.full(NUM_CLASSES, 0.5) for key in keys}
-    if isinstance(thresholds, dict):
-        missing = [key for key in keys if key not in thresholds]
-        if missing:
-            raise ValueError(f"thresholds lack lead subset(s) {', '.join(missing)}")
-        table = {key: np.asarray(thresholds[key], dtype=np.float64) for key in keys}
-    else:
-        vector = np.asarray(thresholds, dtype=np.float64)
-        table = {key: vector for key in keys}
-    for key, vector in table.items():
-        if vector.shape != (NUM_CLASSES,) or np.isnan(vector).any():
-            raise ValueError(f"thresholds of the {key}-lead subset must be {NUM_CLASSES} numbers")
-    return table

@@ -24,7 +24,8 @@ from typing import Literal
 import numpy as np
 
 from leadattn import metrics
-from leadattn.labels import SINUS_RHYTHM_INDEX
+from leadattn.labels import NUM_CLASSES, SINUS_RHYTHM_INDEX
+from leadattn.leads import LEAD_SUBSETS
 
 Objective = Literal["challenge", "f_measure"]
 _TOLERANCE = 1e-12
@@ -151,3 +152,22 @@ def _coordinate_ascent(
         if not changed:
             break
     return thresholds
+
+
+def threshold_table(thresholds: np.ndarray | dict | None) -> dict[str, np.ndarray]:
+    """Thresholds for every standard subset key from one vector or a per-subset mapping."""
+    keys = [str(size) for size in LEAD_SUBSETS]
+    if thresholds is None:
+        return {key: np.full(NUM_CLASSES, 0.5) for key in keys}
+    if isinstance(thresholds, dict):
+        missing = [key for key in keys if key not in thresholds]
+        if missing:
+            raise ValueError(f"thresholds lack lead subset(s) {', '.join(missing)}")
+        table = {key: np.asarray(thresholds[key], dtype=np.float64) for key in keys}
+    else:
+        vector = np.asarray(thresholds, dtype=np.float64)
+        table = {key: vector for key in keys}
+    for key, vector in table.items():
+        if vector.shape != (NUM_CLASSES,) or np.isnan(vector).any():
+            raise ValueError(f"thresholds of the {key}-lead subset must be {NUM_CLASSES} numbers")
+    return table

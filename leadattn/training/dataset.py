@@ -1,7 +1,8 @@
 """Training data: the manifest's folds read through the preprocessing cache, cut into fixed-length crops.
 
 Training crops start at a random sample and are augmented; validation crops are centred and never
-augmented. Records shorter than a crop are zero-padded at the end. The randomness of a training
+augmented. Records shorter than a crop are zero-padded at the end, and every crop carries its valid
+length so that the model skips the padding. The randomness of a training
 crop comes from a generator seeded by (seed, epoch, draw), where ``draw`` is the crop's position in
 the epoch's global order (see :mod:`leadattn.training.sampler`), so a crop does not depend on the
 number of DataLoader workers or processes, and a resumed run sees the same crops as an
@@ -119,7 +120,7 @@ class CropDataset(Dataset):
 
     Item ``k`` (validation) is the centred crop of ``indices[k]``; item ``(draw, k)`` (training, as
     yielded by :class:`~leadattn.training.sampler.EpochSampler`) is a random, augmented crop. Each
-    item is ``(x float32 [12, length], mask bool [12], labels float32 [26], k)``. The cache is
+    item is ``(x float32 [12, length], mask bool [12], valid samples, labels float32 [26], k)``. The cache is
     opened lazily in each process, so workers share its memory map instead of copying it.
     """
 
@@ -171,7 +172,8 @@ class CropDataset(Dataset):
         block = self.cache.signal(i, start, start + self.length)
         x[:, : block.shape[1]] = block
         mask = np.array(self.cache.mask(i), dtype=bool)
+        valid = block.shape[1]
         if rng is not None and self.augmenter is not None:
-            x, mask = self.augmenter(x, mask, rng)
+            x, mask, valid = self.augmenter(x, mask, valid, rng)
         labels = np.asarray(self.cache.labels(i), dtype=np.float32)
-        return torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(labels), int(k)
+        return torch.from_numpy(x), torch.from_numpy(mask), valid, torch.from_numpy(labels), int(k)
