@@ -367,8 +367,6 @@ def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tm
     path = save_checkpoint(tmp_path / "subsets.pt", _payload(thresholds=table, threshold_fallback=["PVC"]))
     names = ["E07500", "E07501", "JS20000"]
     report = evaluate(path, sample_manifest, records=names, bootstrap=0, progress=False)
-        path, sample_manifest, records=["E07500", "E07501", "JS20000"], bootstrap=0, progress=False
-    )
     _, _, outputs = prediction_arrays(report.predictions)
     by_subset = {s: outputs[(report.predictions["subset"] == s).to_numpy()] for s in ("12", "6", "2")}
     assert by_subset["12"].all() and by_subset["2"].all() and not by_subset["6"].any()
