@@ -23,7 +23,7 @@ class RecordError(Exception):
     """A record that cannot be used, with the record's name and the kind of problem.
 
     ``kind`` is one of: missing_file, bad_header, bad_fs, unknown_lead, bad_dx, truncated_signal,
-    shape_mismatch, non_finite, empty.
+    shape_mismatch, non_finite, empty, flat (no lead carries signal).
     """
 
     def __init__(self, record: str, kind: str, message: str):
@@ -90,6 +90,11 @@ class Record:
     def duration(self) -> float:
         return self.signal.shape[1] / self.fs
 
+
+FLAT_MV = 0.02
+"""A lead whose peak-to-peak amplitude is below this many mV carries no signal: it is disconnected,
+constant, or holds only a few ADC units of noise (one unit is 0.001-0.005 mV at the data's gains).
+The smallest real ECG lead still swings well over 0.1 mV with every QRS complex."""
 
 _WFDB_INVALID_16 = -32768
 _UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3}
@@ -212,6 +217,11 @@ def _load_adc(header: Header) -> np.ndarray:
     return adc
 
 
+def flat_leads(signal: np.ndarray) -> np.ndarray:
+    """Which rows of a signal [leads, samples] in mV are flat (peak-to-peak below :data:`FLAT_MV`)."""
+    return np.ptp(signal, axis=1) < FLAT_MV
+
+
 def read_record(path: str | Path) -> Record:
     """Read one challenge record (path to ``.hea``, ``.mat`` or the stem) into a :class:`Record`.
 
@@ -222,19 +232,23 @@ def read_record(path: str | Path) -> Record:
     adc = _load_adc(header)
     if adc.size == 0:
         raise RecordError(header.name, "empty", "signal has no samples")
-    signal = np.empty(adc.shape, dtype=np.float64)
-    # WFDB marks a missing sample of format 16 with the smallest int16; it reads as NaN.
-    missing = adc == _WFDB_INVALID_16 if np.issubdtype(adc.dtype, np.integer) else np.zeros(adc.shape, bool)
-    for row, info in enumerate(header.lead_info):
-        signal[row] = (adc[row].astype(np.float64) - info.baseline) / info.gain * info.scale_to_mv
-    signal[missing] = np.nan
-    if not np.isfinite(signal).all():
-        bad = sorted({header.leads[r] for r in np.nonzero(~np.isfinite(signal))[0]})
-        raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
     order = sorted(range(len(header.leads)), key=lambda r: LEADS.index(header.leads[r]))
+    info = [header.lead_info[r] for r in order]
+    baseline = np.array([i.baseline for i in info])[:, None]
+    gain = np.array([i.gain for i in info])[:, None]
+    units = np.array([i.scale_to_mv for i in info])[:, None]
+    signal = ((adc[order] - baseline) / gain * units).astype(np.float32)
+    # WFDB marks a missing sample of format 16 with the smallest int16; it reads as NaN.
+    if np.issubdtype(adc.dtype, np.integer):
+        signal[adc[order] == _WFDB_INVALID_16] = np.nan
+    if not np.isfinite(signal).all():
+        bad = sorted({header.leads[order[r]] for r in np.nonzero(~np.isfinite(signal))[0]})
+        raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
+    if flat_leads(signal).all():
+        raise RecordError(header.name, "flat", f"every lead is flat (peak-to-peak below {FLAT_MV} mV)")
     return Record(
         name=header.name,
-        signal=signal[order].astype(np.float32),
+        signal=signal,
         fs=header.fs,
         leads=tuple(header.leads[r] for r in order),
         age=header.age,
