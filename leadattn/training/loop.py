@@ -79,8 +79,13 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     on_epoch_end: EpochCallback | None = None,
+    build_model: Callable[[TrainConfig], nn.Module] | None = None,
 ) -> RunResult:
     """Train the model ``config`` describes into ``config.run.out``.
+
+    ``build_model`` replaces the network (for baselines trained by the same loop): it must take
+    ``forward(x, lead_mask, lengths)``; its checkpoints hold its weights under the config's model keys,
+    so load them into the same architecture rather than with :func:`leadattn.checkpoint.load_model`.
 
     ``resume`` continues the run saved there from its ``last.pt``; otherwise a folder that already
     holds a run is refused unless ``overwrite``. ``on_epoch_end`` is called with each epoch's row of
@@ -90,7 +95,7 @@ def train(
     joined = not torch.distributed.is_initialized()
     context = dist_utils.init_distributed(config.run.device)
     try:
-        result = _Trainer(config, context).fit(resume, overwrite, on_epoch_end)
+        result = _Trainer(config, context, build_model).fit(resume, overwrite, on_epoch_end)
     except BaseException:
         if joined and context.distributed:
             torch.distributed.destroy_process_group()
@@ -148,8 +153,14 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, context: DistContext) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        context: DistContext,
+        build_model: Callable[[TrainConfig], nn.Module] | None = None,
+    ) -> None:
         self.config = config
+        self.build_model = build_model or (lambda c: LocalLeadAttentionNet(c.model))
         self.context = context
         self.device = context.device
         self.run_dir = Path(config.run.out)
@@ -201,7 +212,7 @@ class _Trainer:
             num_workers=c.data.workers,
             pin_memory=cuda,
         )
-        self.model = LocalLeadAttentionNet(c.model).to(self.device)
+        self.model = self.build_model(c).to(self.device)
         net: nn.Module = self.model
         if self.context.distributed:
             net = DistributedDataParallel(
