@@ -14,6 +14,7 @@ _MODULES = (
     "leadattn.synth.cli",
     "leadattn.training.cli",
     "leadattn.evaluation.cli",
+    "leadattn.prediction",
 )
 
 

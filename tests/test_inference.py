@@ -99,8 +99,8 @@ def test_score_signals_rejects_bad_input():
         score_signals(model, [x], lead_mask(12)[None], 50, 50, combine="median")
 
 
-def test_predictor_windows_in_seconds_at_the_model_rate(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")  # 10 s at 500 Hz
+def test_predictor_windows_in_seconds_at_the_model_rate(records_dir):
+    record = read_record(records_dir / "E07500")  # 10 s at 500 Hz
     model = LeadSum()
     predictor = Predictor(
         model, PreprocessConfig(fs=250.0, max_seconds=4.0), window_seconds=2.0, hop_seconds=2.0
@@ -117,10 +117,10 @@ def test_predictor_windows_in_seconds_at_the_model_rate(shared_records_dir):
     assert model.seen[-1][1][-1].sum() == 2
 
 
-def test_predictor_uses_the_thresholds_of_each_subset(shared_records_dir):
+def test_predictor_uses_the_thresholds_of_each_subset(records_dir):
     table = {str(n): np.full(26, n / 100) for n in (12, 6, 4, 3, 2)}
     predictor = Predictor(LeadSum(), PreprocessConfig(), table)
-    prediction = predictor.predict(shared_records_dir / "E07500", leads=2)
+    prediction = predictor.predict(records_dir / "E07500", leads=2)
     assert prediction.leads == ("I", "II")
     np.testing.assert_allclose(prediction.thresholds, 0.02)
     np.testing.assert_array_equal(prediction.outputs, prediction.probabilities >= 0.02)
@@ -129,8 +129,8 @@ def test_predictor_uses_the_thresholds_of_each_subset(shared_records_dir):
         Predictor(LeadSum(), PreprocessConfig(), {"12": np.zeros(26)})
 
 
-def test_predictor_rejects_records_without_the_subset(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")
+def test_predictor_rejects_records_without_the_subset(records_dir):
+    record = read_record(records_dir / "E07500")
     record.leads = ("V1", "V2")
     record.signal = record.signal[6:8]
     predictor = Predictor(LeadSum(), PreprocessConfig())

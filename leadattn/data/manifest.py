@@ -40,13 +40,14 @@ COLUMNS = (
     "age",
     "sex",
     "dx",
+    "labelled",
     "labels",
     "unscored",
     "flat",
     "group",
     "fold",
 )
-_ADDED_COLUMNS = ("flat", "group")  # manifests written before these existed read with defaults
+_ADDED_COLUMNS = ("flat", "group", "labelled")  # manifests written before these read with defaults
 
 
 def fold_of(key: str) -> int:
@@ -99,6 +100,7 @@ def _scan_one(args: tuple[Path, Path]) -> dict:
         "age": record.age,
         "sex": record.sex,
         "dx": ",".join(record.dx),
+        "labelled": record.labelled,
         "labels": ",".join(_labels.decode(record.labels)),
         "unscored": ",".join(unscored.get(c, c) for c in record.dx if c not in _labels.CODE_TO_INDEX),
         "flat": " ".join(lead for lead, flat in zip(record.leads, flat_leads(record.signal)) if flat),
@@ -279,6 +281,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         frame.insert(list(COLUMNS).index("flat"), "flat", "")
     if "group" not in frame.columns:
         frame.insert(list(COLUMNS).index("group"), "group", frame["name"])
+    if "labelled" not in frame.columns:
+        frame.insert(list(COLUMNS).index("labelled"), "labelled", True)
+    frame["labelled"] = frame["labelled"].astype(bool)
     for column in ("dx", "labels", "unscored", "sex", "flat"):
         frame[column] = frame[column].fillna("")
     return frame

@@ -2,7 +2,9 @@
 
 The header carries the sampling rate, per-lead gain, baseline and name, and comment lines with age, sex
 and the SNOMED CT diagnoses (``# Dx:``). The ``.mat`` file holds ``val``, int16 ADC values of shape
-[leads, samples]. Signals are returned in millivolts, rows in canonical lead order.
+[leads, samples]. Signals are returned in millivolts, rows in canonical lead order. A header without a
+``# Dx:`` line, or with ``# Dx: Unknown``, reads as an unlabelled record (``labelled`` False): fine for
+prediction and pretraining, left out of training and evaluation.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Header:
     age: float | None
     sex: str | None
     dx: tuple[str, ...]
+    labelled: bool = True
 
     @property
     def source(self) -> str:
@@ -77,6 +80,7 @@ class Record:
     sex: str | None
     dx: tuple[str, ...]
     path: Path
+    labelled: bool = True
     labels: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +102,7 @@ The smallest real ECG lead still swings well over 0.1 mV with every QRS complex.
 
 _WFDB_INVALID_16 = -32768
 _UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3}
+_UNKNOWN = ("unknown", "nan", "none")
 _GAIN = re.compile(r"^(?P<gain>[-+0-9.eE]+)(\((?P<baseline>[-+0-9]+)\))?(/(?P<units>\w+))?$")
 
 
@@ -126,7 +131,9 @@ def _parse_lead(stem: str, line: str) -> LeadInfo:
     return LeadInfo(lead, gain, baseline, _UNITS_TO_MV[units])
 
 
-def _parse_comment(stem: str, comments: dict[str, str]) -> tuple[float | None, str | None, tuple]:
+def _parse_comment(
+    stem: str, comments: dict[str, str]
+) -> tuple[float | None, str | None, tuple[str, ...], bool]:
     age_text = comments.get("age", "").strip()
     try:
         age = float(age_text) if age_text else None
@@ -138,13 +145,13 @@ def _parse_comment(stem: str, comments: dict[str, str]) -> tuple[float | None, s
     if sex is not None and sex.lower() in ("unknown", "nan"):
         sex = None
     dx_text = comments.get("dx")
-    if dx_text is None:
-        raise RecordError(stem, "bad_dx", "header has no '# Dx:' line")
-    codes = tuple(c.strip() for c in dx_text.split(",") if c.strip())
+    if dx_text is None:  # a recording without a diagnosis: fine for prediction, not for training
+        return age, sex, (), False
+    codes = tuple(c.strip() for c in dx_text.split(",") if c.strip() and c.strip().lower() not in _UNKNOWN)
     bad = [c for c in codes if not c.isdigit()]
     if bad:
         raise RecordError(stem, "bad_dx", f"non-numeric SNOMED CT code(s) in '# Dx:': {', '.join(bad)}")
-    return age, sex, codes
+    return age, sex, codes, bool(codes)
 
 
 def read_header(path: str | Path) -> Header:
@@ -191,8 +198,8 @@ def read_header(path: str | Path) -> Header:
     duplicated = sorted({lead for lead in leads if leads.count(lead) > 1})
     if duplicated:
         raise RecordError(name, "unknown_lead", f"lead(s) {', '.join(duplicated)} appear twice")
-    age, sex, dx = _parse_comment(name, comments)
-    return Header(name, hea, fs, samples, leads, info, age, sex, dx)
+    age, sex, dx, labelled = _parse_comment(name, comments)
+    return Header(name, hea, fs, samples, leads, info, age, sex, dx, labelled)
 
 
 def _load_adc(header: Header) -> np.ndarray:
@@ -255,4 +262,5 @@ def read_record(path: str | Path) -> Record:
         sex=header.sex,
         dx=header.dx,
         path=header.path,
+        labelled=header.labelled,
     )

@@ -210,6 +210,10 @@ def evaluate(
     if isinstance(records, (str, Path)):
         records = read_record_names(records)
     chosen, split = select_split(frame, folds, records)
+    unlabelled = int((~chosen["labelled"]).sum())
+    chosen = chosen[chosen["labelled"]].reset_index(drop=True)
+    if chosen.empty:
+        raise ValueError(f"the split ({split}) has only unlabelled records: `leadattn predict` scores them")
     check_manifest_classes(chosen, str(manifest))
 
     if thresholds is None:
@@ -260,7 +264,8 @@ def evaluate(
         "manifest": str(manifest),
         "data_dir": str(data_dir),
         "split": split,
-        "records_requested": len(chosen),
+        "records_requested": len(chosen) + unlabelled,
+        "unlabelled_left_out": unlabelled,
         "lead_subsets": names,
         "thresholds_source": threshold_text,
         "window_seconds": predictor.window_seconds,

@@ -95,7 +95,9 @@ def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
 
 
 def split_rows(frame: pd.DataFrame, config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Manifest rows of the training folds and of the validation folds."""
+    """Manifest rows of the training folds and of the validation folds; unlabelled records (no
+    diagnosis in their header) take part in neither."""
+    frame = frame[frame["labelled"]]
     held_out = set(config.val_folds) | set(config.test_folds)
     if config.train_folds is None:
         train = frame[~frame["fold"].isin(held_out)]
