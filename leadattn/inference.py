@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from leadattn.data import PreprocessConfig, Record, RecordError, preprocess_record, read_record
+from leadattn.device import resolve_device
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
 from leadattn.leads import LEAD_SUBSETS, LEADS, lead_mask
 from leadattn.models.modes import eval_mode
@@ -38,18 +39,6 @@ LeadsSpec = int | str | Sequence[str] | None
 
 DEFAULT_WINDOW_SECONDS = 10.0
 """Window of a model whose checkpoint does not say how long its validation crops were."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is the first CUDA device when there is one, else the CPU; anything else as given."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 def window_starts(n: int, window: int, hop: int) -> np.ndarray:
@@ -292,4 +281,3 @@ class Predictor:
             probabilities >= thresholds,
             thresholds,
         )
-

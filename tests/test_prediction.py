@@ -104,3 +104,18 @@ def test_predict_cli_errors_are_one_line(checkpoint, tmp_path, capsys):
     assert "neither a record, a folder of records nor a manifest" in capsys.readouterr().err
     assert main(["predict", str(checkpoint), str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_checkpoints_without_preprocessing_or_with_bad_thresholds_are_refused(checkpoint, tmp_path):
+    from leadattn.checkpoint import CheckpointError, load_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    del payload["preprocess"]
+    save_checkpoint(tmp_path / "bare.pt", payload)
+    with pytest.raises(CheckpointError, match="lacks preprocess"):
+        Predictor.from_checkpoint(tmp_path / "bare.pt", "cpu")
+    payload = load_checkpoint(checkpoint)
+    payload["thresholds"] = {"12": [0.5] * NUM_CLASSES}
+    save_checkpoint(tmp_path / "partial.pt", payload)
+    with pytest.raises(CheckpointError, match="thresholds lack lead subset"):
+        Predictor.from_checkpoint(tmp_path / "partial.pt", "cpu")
