@@ -64,10 +64,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
+    except Exception:  # torch raises several types for truncated or foreign files
         raise CheckpointError(
-            f"checkpoint {path} cannot be read (damaged or not a leadattn checkpoint): "
-            f"{type(error).__name__}: {error}"
+            f"checkpoint {path} cannot be read: the file is damaged or truncated, or is not a "
+            "leadattn checkpoint"
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a leadattn checkpoint dict")

@@ -1,4 +1,7 @@
-"""The ``leadattn`` command: one entry point whose subcommands live beside the code they drive."""
+"""The ``leadattn`` command: prepare data, train, evaluate, predict and explain.
+
+Each subcommand lives beside the code it drives; ``leadattn SUBCOMMAND --help`` describes it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from leadattn import __version__
 from leadattn.checkpoint import CheckpointError
 from leadattn.data.records import RecordError
 
@@ -19,7 +23,12 @@ _MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leadattn", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="leadattn",
+        description="Train, evaluate, predict with and explain local lead-attention ECG classifiers.",
+        epilog="Run `leadattn SUBCOMMAND --help` for the options of each step.",
+    )
+    parser.add_argument("--version", action="version", version=f"leadattn {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _MODULES:
         importlib.import_module(name).register(subparsers)

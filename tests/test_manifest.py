@@ -200,7 +200,13 @@ def test_prepare_cli_exit_codes(tmp_path):
     empty = subprocess.run(
         [*run, str(tmp_path / "none"), "--out", str(tmp_path / "n.csv")], capture_output=True, text=True
     )
-    assert empty.returncode == 1 and "no readable record" in empty.stderr
+    assert empty.returncode == 2 and "no record headers (.hea) under" in empty.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "X1.hea").write_text("X1 12 500\n")
+    unreadable = subprocess.run(
+        [*run, str(tmp_path / "bad"), "--out", str(tmp_path / "b.csv")], capture_output=True, text=True
+    )
+    assert unreadable.returncode == 2 and "no readable record" in unreadable.stderr
 
 
 def test_select_folds(sample_manifest):

@@ -94,7 +94,7 @@ def _corrupt(tmp_path, how: str):
     ("how", "kind", "message"),
     [
         ("missing_mat", "missing_file", "does not exist"),
-        ("truncated", "truncated_signal", "cannot read"),
+        ("truncated", "truncated_signal", "cannot be read: the file is truncated"),
         ("bad_header", "bad_header", "cannot parse record line"),
         ("shape", "shape_mismatch", "disagrees with the header"),
         ("nan", "non_finite", "NaN or infinite samples in lead.s. V2$"),

@@ -23,7 +23,7 @@ def _prepare(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{len(result.manifest)} records in {result.manifest['group'].nunique()} fold groups -> {args.out}")
     if len(result.errors):
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_counts.items()))
@@ -43,7 +43,7 @@ def _prepare(args: argparse.Namespace) -> int:
         )
     if result.manifest.empty:
         print(f"error: no readable record under {args.data_dir}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -199,6 +199,8 @@ def prepare(
     if patients is not None and not isinstance(patients, pd.DataFrame):
         patients = read_patients(patients, record_column, patient_column)
     headers = find_headers(root)
+    if not headers:
+        raise FileNotFoundError(f"no record headers (.hea) under {data_dir}")
     rows = list(progress_map(_scan_one, [(h, root) for h in headers], len(headers), "scan", workers))
     good = [r for r in rows if "error" not in r]
     bad = [{k: r[k] for k in ("name", "path", "kind", "message")} for r in rows if "error" in r]
@@ -294,7 +296,10 @@ def manifest_data_dir(path: str | Path) -> Path:
     path = Path(path)
     sidecar = path.with_name(path.name + ".json")
     if not sidecar.is_file():
-        raise FileNotFoundError(f"{sidecar} not found: pass the data directory explicitly")
+        raise FileNotFoundError(
+            f"manifest {path} has no sidecar {sidecar.name} recording its data folder: "
+            "pass the data folder (--data-dir)"
+        )
     return (path.resolve().parent / json.loads(sidecar.read_text())["data_dir"]).resolve()
 
 

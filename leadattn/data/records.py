@@ -209,8 +209,12 @@ def _load_adc(header: Header) -> np.ndarray:
         raise RecordError(name, "missing_file", f"signal file {mat} does not exist")
     try:
         content = scipy.io.loadmat(mat, variable_names=["val"])
-    except Exception as error:  # scipy raises many types for damaged files
-        raise RecordError(name, "truncated_signal", f"cannot read {mat.name}: {error}") from None
+    except Exception:  # scipy raises many types for damaged files
+        raise RecordError(
+            name,
+            "truncated_signal",
+            f"{mat.name} cannot be read: the file is truncated or is not a MATLAB file",
+        ) from None
     if "val" not in content:
         raise RecordError(name, "truncated_signal", f"{mat.name} holds no 'val' array")
     adc = np.asarray(content["val"])
