@@ -117,8 +117,8 @@ def test_baselines():
         resolve_baseline("noise")
 
 
-def test_sinus_baseline_from_a_directory(shared_records_dir):
-    sinus = SinusRhythmBaseline.from_directory(shared_records_dir, PreprocessConfig(), limit=2)
+def test_sinus_baseline_from_a_directory(records_dir):
+    sinus = SinusRhythmBaseline.from_directory(records_dir, PreprocessConfig(), limit=2)
     assert len(sinus.signals) == 2
     frame = attribution_frame(
         OneLeadModel(), make_record(seconds=1.5), "AF", "integrated_gradients", baseline=sinus, n_steps=4

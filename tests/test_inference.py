@@ -100,8 +100,8 @@ def test_predict_signal_rejects_bad_input():
         predict_signal(model, x, np.ones(12, bool), combine="median")
 
 
-def test_predict_record_uses_the_checkpoint_preprocessing(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")
+def test_predict_record_uses_the_checkpoint_preprocessing(records_dir):
+    record = read_record(records_dir / "E07500")
     loaded = SimpleNamespace(model=LeadSum(), preprocess=PreprocessConfig(max_seconds=4.0))
     whole = predict_record(loaded, record, window=1000, hop=1000)
     assert {shape[2] for shape, _ in loaded.model.seen} == {1000}
@@ -115,8 +115,8 @@ def test_predict_record_uses_the_checkpoint_preprocessing(shared_records_dir):
     assert loaded.model.seen[-1][1][-1].sum() == 2
 
 
-def test_subset_masks_reject_records_without_the_subset(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")
+def test_subset_masks_reject_records_without_the_subset(records_dir):
+    record = read_record(records_dir / "E07500")
     record.leads = ("V1", "V2")
     record.signal = record.signal[6:8]
     np.testing.assert_array_equal(subset_masks(record, [3])[0], lead_mask("V2"))
