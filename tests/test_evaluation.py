@@ -304,21 +304,21 @@ def _error(capsys, argv: list[str]) -> str:
     return err
 
 
-def test_cli_reports_bad_input_in_one_line(tmp_path, checkpoint, sample_manifest, capsys):
+def test_cli_reports_bad_input_in_one_line(tmp_path, checkpoint, records_manifest, capsys):
     out = ["--out", str(tmp_path / "out"), "--quiet"]
-    message = _error(capsys, [str(tmp_path / "none.pt"), str(sample_manifest), *out])
+    message = _error(capsys, [str(tmp_path / "none.pt"), str(records_manifest), *out])
     assert message.startswith("error: checkpoint") and "does not exist" in message
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    assert "cannot be read" in _error(capsys, [str(tmp_path / "junk.pt"), str(sample_manifest), *out])
+    assert "cannot be read" in _error(capsys, [str(tmp_path / "junk.pt"), str(records_manifest), *out])
     other = save_checkpoint(tmp_path / "other.pt", _payload(classes=list(reversed(CLASS_KEYS))))
-    assert "other classes" in _error(capsys, [str(other), str(sample_manifest), *out])
+    assert "other classes" in _error(capsys, [str(other), str(records_manifest), *out])
     broken = save_checkpoint(tmp_path / "pre.pt", _payload(preprocess=PreprocessConfig(fs=-1.0).to_dict()))
-    assert "invalid sampling rate" in _error(capsys, [str(broken), str(sample_manifest), *out])
-    empty = str(_empty_fold(read_manifest(sample_manifest)))
-    argv = [str(checkpoint), str(sample_manifest), "--folds", empty, *out]
+    assert "invalid sampling rate" in _error(capsys, [str(broken), str(records_manifest), *out])
+    empty = str(_empty_fold(read_manifest(records_manifest)))
+    argv = [str(checkpoint), str(records_manifest), "--folds", empty, *out]
     assert "selects no records" in _error(capsys, argv)
     assert "no scored lead subset of size 5" in _error(
-        capsys, [str(checkpoint), str(sample_manifest), "--leads", "5", *out]
+        capsys, [str(checkpoint), str(records_manifest), "--leads", "5", *out]
     )
 
 

@@ -71,7 +71,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tiny(sample_manifest: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
+def tiny(sample_manifest: Path, shared_records_dir: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
     """A model of a few thousand parameters on 2 s crops of the shared records at 125 Hz."""
     return TrainConfig.from_dict(TINY).replace(
         {
