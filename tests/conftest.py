@@ -6,22 +6,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests_paths import REPO, SHARED_RECORDS, TEST_RECORDS
+from tests_paths import REPO, SHARED_RECORDS, TEST_RECORDS, require
+
+from leadattn.data import prepare
 
 SAMPLE_MANIFEST = REPO / "data_manifests" / "cinc2021_sample.csv"
-
-
-def require(path: Path) -> Path:
-    """``path`` when it exists; otherwise skip the test, saying what is missing."""
-    if not path.exists():
-        pytest.skip(f"needs {path} (the shared data beside the checkout), which is absent")
-    return path
 
 
 @pytest.fixture(scope="session")
 def records_dir() -> Path:
     """Eight real challenge records kept in the repository (tests/data/README.md says which and why)."""
     return TEST_RECORDS
+
+
+@pytest.fixture(scope="session")
+def records_manifest(tmp_path_factory) -> Path:
+    """A manifest of the records in tests/data/records (its data directory recorded beside it)."""
+    path = tmp_path_factory.mktemp("records_manifest") / "records.csv"
+    prepare(TEST_RECORDS, path, workers=1)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +35,8 @@ def shared_records_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_manifest() -> Path:
-    """The committed manifest of the 50 shared records, whose data are in ../shared (skips if absent)."""
-    require(SHARED_RECORDS)
+    """The committed manifest of the 50 shared records (a test that reads their signals also asks for
+    ``shared_records_dir``, so that it skips when ../shared is absent)."""
     return SAMPLE_MANIFEST
 
 

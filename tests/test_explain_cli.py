@@ -32,8 +32,8 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_record(shared_records_dir):
-    return sorted(shared_records_dir.glob("*.hea"))[0]
+def real_record(records_dir):
+    return records_dir / "E07500.hea"
 
 
 def test_cli_writes_predictions_tables_and_figures(tmp_path, checkpoint, real_record, capsys):

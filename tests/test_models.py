@@ -130,8 +130,8 @@ def test_default_model_handles_two_to_sixty_seconds_with_mixed_masks(default, se
     assert logits.shape == (2, 26) and torch.isfinite(logits).all()
 
 
-def test_default_model_runs_on_a_real_record(default, shared_records_dir):
-    record = read_record(sorted(shared_records_dir.glob("*.hea"))[0])
+def test_default_model_runs_on_a_real_record(default, records_dir):
+    record = read_record(records_dir / "E07500")
     x, mask = preprocess_record(record, PreprocessConfig())
     with torch.no_grad():
         logits = default(torch.from_numpy(x)[None], torch.from_numpy(mask))

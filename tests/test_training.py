@@ -71,7 +71,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tiny(sample_manifest: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
+def tiny(sample_manifest: Path, shared_records_dir: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
     """A model of a few thousand parameters on 2 s crops of the shared records at 125 Hz."""
     return TrainConfig.from_dict(TINY).replace(
         {
@@ -290,8 +290,8 @@ def test_training_lowers_the_loss_and_writes_a_loadable_run(tiny: TrainConfig) -
     assert TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == config
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
-    assert int(rows[0]["val_records"]) == result.val_records == 6
-    assert int(rows[0]["train_records"]) == result.train_records == 42
+    assert int(rows[0]["val_records"]) == result.val_records == 7  # fold 8 holds E07509 and its copy E07510
+    assert int(rows[0]["train_records"]) == result.train_records == 41
 
     loaded = load_model(result.best_checkpoint)
     assert loaded.classes == CLASS_KEYS
@@ -408,7 +408,7 @@ def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainCo
     assert done.returncode == 0, done.stderr[-3000:]
     assert "x2" in done.stdout  # rank 0 reports both processes
     (row,) = list(csv.DictReader((out / "metrics.csv").open()))
-    assert int(row["train_records"]) == int(row["train_distinct"]) == 42  # two disjoint shards of 21
-    assert int(row["val_records"]) == 6  # validation gathered from both ranks
+    assert int(row["train_records"]) == int(row["train_distinct"]) == 40  # two disjoint shards of 20
+    assert int(row["val_records"]) == 7  # validation gathered from both ranks
     assert math.isfinite(float(row["val_loss"]))
     assert load_checkpoint(out / "last.pt")["world"] == 2

@@ -13,8 +13,9 @@ divides a record by one robust scale (the median over its leads of each lead's s
 keeping ratios between leads but not between records; ``"lead"`` z-scores every lead on its own, which
 removes voltage (the setting of models trained before the other two existed).
 
-Records are filtered in batches: rows of several records with the same length and rate go through one
-call of each filter. Rows are filtered independently, so a record's output does not depend on its batch.
+Filtering is the cost of preprocessing: six recursive passes over every sample (the band-pass and the
+two notches, each forward and backward). Designs are made once per setting, and the passes run on the
+record's rows at once without the per-call checks of ``scipy.signal.sosfiltfilt``.
 """
 
 from __future__ import annotations
@@ -193,31 +194,16 @@ def _check(signal: np.ndarray, fs: float, config: PreprocessConfig, leads: Seque
     return _Pending(signal, fs, leads, ~flat_leads(signal))
 
 
-def _run(pending: list[_Pending], config: PreprocessConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Model input [12, n] float32 and present-lead mask [12] of each record, filtering in batches."""
-    filtered: list[np.ndarray | None] = [None] * len(pending)
-    groups: dict[tuple[float, int], list[int]] = {}
-    for i, p in enumerate(pending):
-        groups.setdefault((p.fs, p.signal.shape[1]), []).append(i)
-    for (fs, _), members in groups.items():
-        rows = np.concatenate([pending[i].signal[pending[i].keep] for i in members]).astype(np.float64)
-        out = _filter(rows, fs, config) if len(rows) else rows
-        start = 0
-        for i in members:
-            count = int(pending[i].keep.sum())
-            filtered[i] = out[start : start + count]
-            start += count
-    results = []
-    for p, rows in zip(pending, filtered):
-        up, down = resample_ratio(p.fs, config.fs)
-        x = np.zeros((len(LEADS), -(-p.signal.shape[1] * up // down)), dtype=np.float32)
-        mask = np.zeros(len(LEADS), dtype=bool)
-        slots = [LEADS.index(lead) for lead, keep in zip(p.leads, p.keep) if keep]
-        if slots:
-            x[slots] = _normalise(rows, config)
-            mask[slots] = True
-        results.append((x, mask))
-    return results
+def _run(p: _Pending, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Model input [12, n] float32 and present-lead mask [12] of one checked record."""
+    up, down = resample_ratio(p.fs, config.fs)
+    x = np.zeros((len(LEADS), -(-p.signal.shape[1] * up // down)), dtype=np.float32)
+    mask = np.zeros(len(LEADS), dtype=bool)
+    slots = [LEADS.index(lead) for lead, keep in zip(p.leads, p.keep) if keep]
+    if slots:
+        x[slots] = _normalise(_filter(p.signal[p.keep].astype(np.float64), p.fs, config), config)
+        mask[slots] = True
+    return x, mask
 
 
 def preprocess(
@@ -231,16 +217,15 @@ def preprocess(
     Flat leads (see :func:`~leadattn.data.flat_leads`) come out as zeros, like absent leads.
     Raises ``ValueError`` for non-finite samples, a non-positive rate, or fewer than 1 s of signal.
     """
-    return _run([_check(signal, fs, config, leads)], config)[0][0]
+    return _run(_check(signal, fs, config, leads), config)[0]
 
 
 def preprocess_records(
     records: Sequence[Record], config: PreprocessConfig = PreprocessConfig()
 ) -> list[tuple[np.ndarray, np.ndarray] | RecordError]:
-    """:func:`preprocess_record` of several records at once (faster: records of equal length and rate
-    are filtered together); a record that cannot be used gives its :class:`RecordError` in its place."""
+    """:func:`preprocess_record` of several records; a record that cannot be used gives its
+    :class:`RecordError` in its place instead of raising it."""
     results: list[tuple[np.ndarray, np.ndarray] | RecordError | None] = [None] * len(records)
-    pending, positions = [], []
     for i, record in enumerate(records):
         if record.signal.shape[1] < _MIN_SECONDS * record.fs:
             message = f"{record.duration:.2f} s of signal; at least {_MIN_SECONDS:g} s needed"
@@ -254,10 +239,7 @@ def preprocess_records(
         if not p.keep.any():
             results[i] = RecordError(record.name, "flat", "every lead is flat (no signal to read)")
             continue
-        pending.append(p)
-        positions.append(i)
-    for i, result in zip(positions, _run(pending, config)):
-        results[i] = result
+        results[i] = _run(p, config)
     return results
 
 
