@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from leadattn.data.preprocess import PreprocessConfig
+from leadattn.errors import LeadattnError
 from leadattn.labels import CLASS_KEYS
 from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
 from leadattn.thresholds import threshold_table
@@ -28,7 +29,7 @@ FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
 
 
-class CheckpointError(Exception):
+class CheckpointError(LeadattnError):
     """A checkpoint that is missing, damaged, or does not fit this version of leadattn."""
 
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 from leadattn import __version__
-from leadattn.checkpoint import CheckpointError
-from leadattn.data.records import RecordError
+from leadattn.errors import run_cli
 
 _MODULES = (
     "leadattn.data.cli",
@@ -38,11 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; expected failures print one line and exit 2 instead of a traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (CheckpointError, RecordError, FileNotFoundError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from leadattn.training import (
     train,
 )
 from leadattn.training.augment import shift
-from leadattn.training.cli import main
+from leadattn.training.cli import keep_earlier_run, main
 from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
 from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights
 from leadattn.training.sampler import rare_class_weights
@@ -385,6 +385,18 @@ def test_cli_resolves_flags_and_reports_errors(
     assert "cannot change optim.lr when resuming" in capsys.readouterr().err
     assert main(["--config", str(config_file), "--set", "optim.lrr=1"]) == 2
     assert "did you mean 'optim.lr'" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert main(["--config", str(config_file), "--out", str(tmp_path / "a-file")]) == 2
+    assert "a-file is a file: name a folder" in capsys.readouterr().err
+
+
+def test_an_earlier_demo_run_is_kept_with_its_outputs(tmp_path: Path) -> None:
+    run = tmp_path / "demo"
+    (run / "evaluation").mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"x")
+    kept = keep_earlier_run(run)
+    assert kept is not None and kept.name.startswith("demo-") and (kept / "evaluation").is_dir()
+    assert not run.exists() and keep_earlier_run(run) is None
 
 
 def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainConfig, tmp_path: Path) -> None:

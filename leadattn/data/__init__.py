@@ -1,6 +1,6 @@
 """Reading challenge records, manifests and splits, the shared preprocessing step, and its cache."""
 
-from leadattn.data.cache import SignalCache, build_cache, cache_is_current
+from leadattn.data.cache import SignalCache, build_cache, cache_is_current, default_cache_dir
 from leadattn.data.manifest import (
     ScanResult,
     fold_of,
@@ -32,6 +32,7 @@ __all__ = [
     "ScanResult",
     "SignalCache",
     "build_cache",
+    "default_cache_dir",
     "cache_is_current",
     "flat_leads",
     "fold_of",

@@ -215,3 +215,9 @@ def build_cache(
         shutil.rmtree(cache_dir)
     tmp.rename(cache_dir)
     return SignalCache(cache_dir)
+
+
+def default_cache_dir(manifest: str | Path) -> Path:
+    """``<manifest folder>/<manifest stem>.cache``: one cache per manifest, beside it."""
+    manifest = Path(manifest)
+    return manifest.with_name(f"{manifest.stem}.cache")

@@ -18,10 +18,11 @@ import scipy.io
 
 from leadattn import labels as _labels
 from leadattn.data.sources import source_of
+from leadattn.errors import LeadattnError
 from leadattn.leads import LEADS, canonical_lead
 
 
-class RecordError(Exception):
+class RecordError(LeadattnError):
     """A record that cannot be used, with the record's name and the kind of problem.
 
     ``kind`` is one of: missing_file, bad_header, bad_fs, unknown_lead, bad_dx, truncated_signal,

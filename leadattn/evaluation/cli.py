@@ -10,18 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from leadattn import metrics
-from leadattn.checkpoint import CheckpointError
-from leadattn.data import RecordError
+from leadattn.errors import run_cli
 from leadattn.evaluation.challenge_format import score_outputs
 from leadattn.evaluation.evaluate import DEFAULT_SUBSETS, evaluate
 from leadattn.evaluation.report import METRIC_TITLES
 from leadattn.labels import ABBREVIATIONS
-
-_EXPECTED = (CheckpointError, RecordError, FileNotFoundError, ValueError, KeyError)
 
 
 def _folds(text: str) -> list[int]:
@@ -74,23 +70,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except _EXPECTED as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 def _leads(values: list[str]) -> list[int | str]:
     return [int(v) if v.strip().isdigit() else v for v in values]
 
 
-@_guarded
 def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(
         args.checkpoint,
@@ -122,7 +105,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guarded
 def run_score_outputs(args: argparse.Namespace) -> int:
     result = score_outputs(args.output_dir, args.label_dir)
     print(f"{result['records']} records")
@@ -169,4 +151,5 @@ def main(argv: list[str] | None = None) -> int:
     """``leadattn-evaluate`` and ``evaluate.py``: the ``evaluate`` subcommand on its own."""
     parser = argparse.ArgumentParser(prog="leadattn-evaluate", description=evaluate.__doc__.splitlines()[0])
     add_evaluate_arguments(parser)
-    return run_evaluate(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run_evaluate(args))

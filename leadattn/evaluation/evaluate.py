@@ -201,7 +201,7 @@ def evaluate(
         loaded, device, hop_seconds=hop_seconds, combine=combine, batch_size=batch_size, **options
     )
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise FileExistsError(f"--out {out_dir} is a file: name a folder for the report")
+        raise ValueError(f"--out {out_dir} is a file: name a folder for the report")
 
     frame = read_manifest(manifest)
     data_dir = Path(data_dir) if data_dir is not None else manifest_data_dir(manifest)

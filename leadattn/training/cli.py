@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from leadattn.checkpoint import CheckpointError
-from leadattn.data import RecordError, read_manifest
+from leadattn.data import read_manifest
+from leadattn.errors import run_cli
 from leadattn.training.checkpoints import run_config
 from leadattn.training.config import TrainConfig, bundled_config, load_config, parse_overrides
-from leadattn.training.loop import RunResult, TrainingError, train
-
-_EXPECTED = (CheckpointError, RecordError, TrainingError, FileNotFoundError, ValueError, KeyError)
+from leadattn.training.loop import RunResult, train
 
 DESCRIPTION = """Train a local lead-attention model on the training folds of a manifest, validating on its
 validation fold after every epoch. Without --config and without a manifest, the bundled demo
@@ -90,6 +88,17 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     return bundled_config("demo" if demo else "default").replace(overrides), demo
 
 
+def keep_earlier_run(run_dir: Path) -> Path | None:
+    """Move a finished or interrupted run (and its evaluation and explanation folders) aside to
+    ``<run>-<time>``, so that a new demo run neither replaces it nor mixes with its stale outputs."""
+    if not (run_dir / "last.pt").exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime((run_dir / "last.pt").stat().st_mtime))
+    target = run_dir.with_name(f"{run_dir.name}-{stamp}")
+    run_dir.rename(target)
+    return target
+
+
 def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
     checkpoint = str(result.best_checkpoint)
     folds = config.data.test_folds or config.data.val_folds
@@ -119,16 +128,15 @@ def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, then print where the model is and what to run next."""
-    try:
-        config, demo = resolve_config(args)
-        if args.print_config:
-            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
-            return 0
-        result = train(config, resume=args.resume is not None, overwrite=args.overwrite or demo)
-    except _EXPECTED as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    config, demo = resolve_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    if demo and not args.overwrite:
+        kept = keep_earlier_run(Path(config.run.out))
+        if kept is not None:
+            print(f"the earlier demo run in {config.run.out} is kept as {kept}")
+    result = train(config, resume=args.resume is not None, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result.best_metrics
@@ -168,4 +176,5 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run_train(args))

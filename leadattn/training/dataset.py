@@ -23,6 +23,7 @@ from leadattn.data import (
     PreprocessConfig,
     SignalCache,
     build_cache,
+    default_cache_dir,
     manifest_data_dir,
     prepare,
     read_manifest,
@@ -59,11 +60,6 @@ def demo_manifest() -> tuple[Path, Path, bool]:
     if not fresh:
         prepare(data_dir, manifest)
     return manifest, data_dir, not fresh
-
-
-def default_cache_dir(manifest: Path) -> Path:
-    """``<manifest folder>/<manifest stem>.cache``: one cache per manifest, beside it."""
-    return manifest.with_name(f"{manifest.stem}.cache")
 
 
 def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:

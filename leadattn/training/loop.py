@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from leadattn import metrics
 from leadattn.checkpoint import save_checkpoint
+from leadattn.errors import LeadattnError
 from leadattn.inference import score_signals
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
@@ -51,7 +52,7 @@ from leadattn.training.schedule import build_scheduler
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(LeadattnError):
     """Training cannot go on (a diverged loss, a run folder that is already taken)."""
 
 
@@ -312,6 +313,8 @@ class _Trainer:
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
         started = time.perf_counter()
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise TrainingError(f"run.out {self.run_dir} is a file: name a folder for the run")
         self._setup()
         self._start(resume, overwrite)
         c = self.config
