@@ -34,7 +34,14 @@ from explain.clusters.fit import (
     fit_sample,
     sweep_k,
 )
-from explain.clusters.landmarks import LANDMARKS, composition, landmark_labels, landmark_names, landmark_nmi
+from explain.clusters.landmarks import (
+    LANDMARKS,
+    composition,
+    landmark_labels,
+    landmark_names,
+    landmark_nmi,
+    landmark_table,
+)
 from explain.clusters.model import ClusterFileError, ClusterModel, model_digest
 from explain.clusters.per_class import class_table
 from explain.clusters.signals import Signal, SignalSet
@@ -66,6 +73,7 @@ __all__ = [
     "landmark_labels",
     "landmark_names",
     "landmark_nmi",
+    "landmark_table",
     "model_digest",
     "plot_class_table",
     "plot_clusters",

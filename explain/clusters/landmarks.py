@@ -15,12 +15,16 @@ landmark (``"QRS 84 %"``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import normalized_mutual_info_score
 
-from leadattn.synth import Annotations
+from explain.clusters.assign import record_clusters
+from explain.clusters.model import ClusterModel
+from explain.inputs import ModelLike
+from leadattn.synth import Annotations, read_annotations
 
 LANDMARKS = ("P", "PR", "QRS", "ST-T", "TP", "PVC")
 
@@ -107,3 +111,15 @@ def landmark_names(table: pd.DataFrame, min_share: float = 0.0) -> list[str]:
             letters[d] = letters.get(d, 0) + 1
             names[k] = f"{d} {letter} {names[k].split(' ', 1)[1]}"
     return names
+
+
+def landmark_table(
+    model: ModelLike, clusters: ClusterModel, records: Sequence[str | Path]
+) -> tuple[pd.DataFrame, float]:
+    """:func:`composition` and :func:`landmark_nmi` of ``clusters`` on annotated ``records`` (paths
+    of generated records with side files)."""
+    ids, notes = [], []
+    for path in records:
+        notes.append(read_annotations(path))
+        ids.append(record_clusters(model, clusters, path).ids)
+    return composition(ids, notes, clusters.names), landmark_nmi(ids, notes)

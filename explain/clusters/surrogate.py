@@ -1,6 +1,6 @@
 """A random forest on cluster proportions as a surrogate of the network.
 
-The forest is trained to reproduce the network's *predicted* labels (its probabilities at the
+One forest per class is trained to reproduce the network's *predicted* labels (its probabilities at the
 checkpoint's thresholds) from the cluster proportions alone, and scored out of sample: how often it
 agrees with the network, class by class, and how well its probabilities rank the *true* labels
 (AUROC, :mod:`leadattn.metrics`) next to the network's own. High agreement means the proportions
@@ -42,13 +42,18 @@ class SurrogateResult:
     scored: np.ndarray
 
 
-def _positive_proba(forest: RandomForestClassifier, x: np.ndarray) -> np.ndarray:
-    outputs = forest.predict_proba(x)
-    columns = []
-    for classes, proba in zip(forest.classes_, outputs):
-        classes = list(classes)
-        columns.append(proba[:, classes.index(1)] if 1 in classes else np.zeros(len(x)))
-    return np.stack(columns, axis=1)
+def _fit_predict(
+    x: np.ndarray, y: np.ndarray, held_out: np.ndarray, n_estimators: int, seed: int, n_jobs: int | None
+) -> np.ndarray:
+    """One forest per class (classes do not share trees); a class constant in training stays constant."""
+    out = np.empty((len(held_out), y.shape[1]))
+    for c in range(y.shape[1]):
+        if y[:, c].min() == y[:, c].max():
+            out[:, c] = float(y[0, c])
+            continue
+        forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
+        out[:, c] = forest.fit(x, y[:, c]).predict_proba(held_out)[:, 1]
+    return out
 
 
 def surrogate(
@@ -58,7 +63,7 @@ def surrogate(
     labels: np.ndarray,
     test: np.ndarray | None = None,
     folds: int = 5,
-    n_estimators: int = 300,
+    n_estimators: int = 200,
     seed: int = 0,
     n_jobs: int | None = None,
 ) -> SurrogateResult:
@@ -92,9 +97,9 @@ def surrogate(
             raise ValueError(f"folds must lie between 2 and the {n} records, got {folds}")
         splits = list(KFold(folds, shuffle=True, random_state=seed).split(features))
     for train, held_out in splits:
-        forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
-        forest.fit(features[train], predicted[train].astype(np.int64))
-        forest_proba[held_out] = _positive_proba(forest, features[held_out])
+        forest_proba[held_out] = _fit_predict(
+            features[train], predicted[train], features[held_out], n_estimators, seed, n_jobs
+        )
     scored = np.flatnonzero(np.isfinite(forest_proba[:, 0]))
     proba, net = forest_proba[scored], probabilities[scored]
     net_bin, truth = predicted[scored], labels[scored]
