@@ -268,10 +268,11 @@ def test_summary_surrogate_and_class_table(fitted, loaded, demo):
 
 def test_surrogate_agrees_when_the_features_carry_the_predictions():
     rng = np.random.default_rng(0)
-    predicted = rng.random((60, NUM_CLASSES)) < 0.3
+    features = rng.random((60, 3))
+    cuts = rng.uniform(0.3, 0.7, NUM_CLASSES)
+    predicted = features[:, np.arange(NUM_CLASSES) % 3] > cuts  # each class reads one feature
     probabilities = np.where(predicted, 0.9, 0.1)
     labels = predicted.copy()
-    features = predicted.astype(float) + 0.01 * rng.random(predicted.shape)
     test = np.arange(60) % 4 == 0
     result = surrogate(features, probabilities, np.full(NUM_CLASSES, 0.5), labels, test=test, n_estimators=15)
     assert result.summary["records"] == 15 and result.summary["agreement"] > 0.98
