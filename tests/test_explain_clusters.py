@@ -99,6 +99,32 @@ def test_reservoir_keeps_a_bounded_uniform_sample():
     assert (kept < 10_000).mean() == pytest.approx(0.5, abs=0.06)
 
 
+def test_reservoir_keeps_each_rows_tag():
+    reservoir = Reservoir(50, seed=2)
+    for start in range(0, 400, 40):
+        rows = np.arange(start, start + 40, dtype=np.float32)[:, None]
+        reservoir.add(rows, tags=(rows[:, 0] % 12).astype(np.int16))
+    np.testing.assert_array_equal(reservoir.tags, reservoir.sample[:, 0] % 12)
+
+
+def test_per_lead_clusters_are_centred_on_each_leads_mean_token():
+    rng = np.random.default_rng(0)
+    leads = np.repeat(np.arange(12), 200)
+    state = rng.integers(0, 2, leads.size)  # the wave each token is in
+    offsets = rng.normal(0, 20, (12, 4))  # lead identity, much larger than the states
+    vectors = (offsets[leads] + 3.0 * state[:, None] + rng.normal(0, 0.3, (leads.size, 4))).astype(np.float32)
+    means = np.stack([vectors[leads == lead].mean(axis=0) for lead in range(12)])
+    sample = TokenSample(vectors, (0,), "lead", 12, leads.size, [], leads, means)
+    centred = fit_sample(sample, 2, "d", 500.0, pca=None)
+    found = centred.responsibilities(vectors, leads).argmax(axis=1)
+    assert max((found == state).mean(), (found != state).mean()) > 0.99
+    plain = fit_sample(sample, 2, "d", 500.0, pca=None, center_leads=False)
+    same = (plain.responsibilities(vectors).argmax(axis=1) == state).mean()
+    assert max(same, 1 - same) < 0.9  # without centring the two clusters split leads, not states
+    with pytest.raises(ValueError, match="give the lead slot of every vector"):
+        centred.responsibilities(vectors)
+
+
 def test_token_batch_takes_block_outputs_on_the_finest_grid():
     model = small_model()
     x = torch.randn(2, 12, 2000)

@@ -50,7 +50,9 @@ def token_responsibilities(clusters: ClusterModel, batch: TokenBatch) -> np.ndar
     b, leads, n, width = features.shape
     if clusters.view == "lead":
         out = np.full((b, leads, n, clusters.k), np.nan)
-        out[mask] = clusters.responsibilities(features[mask].reshape(-1, width)).reshape(-1, n, clusters.k)
+        slots = np.repeat(np.nonzero(mask)[1], n)
+        resp = clusters.responsibilities(features[mask].reshape(-1, width), slots)
+        out[mask] = resp.reshape(-1, n, clusters.k)
         return out
     pooled = np.stack([f[m].mean(axis=0) for f, m in zip(features, mask)])  # [B, N, F]
     return clusters.responsibilities(pooled.reshape(-1, width)).reshape(b, 1, n, clusters.k)

@@ -1,7 +1,9 @@
 """A fitted clustering of token vectors: soft assignments, saved as plain arrays plus JSON.
 
-Vectors are standardised per feature (``mean_``, ``scale_``), optionally projected on principal
-components (``components_``), then assigned softly to ``K`` clusters:
+Per-lead vectors first have their lead's mean token subtracted (``lead_means_``, see
+:mod:`explain.clusters.fit`); vectors are then standardised per feature (``mean_``, ``scale_``),
+optionally projected on principal components (``components_``), then assigned softly to ``K``
+clusters:
 
 * ``"gmm"``: a Gaussian mixture with diagonal covariances; the responsibilities are the posterior
   probabilities of the components.
@@ -27,7 +29,7 @@ from torch import nn
 
 FORMAT_VERSION = 1
 METHODS = ("gmm", "kmeans")
-_ARRAYS = ("mean_", "scale_", "components_", "weights_", "means_", "variances_")
+_ARRAYS = ("mean_", "scale_", "components_", "weights_", "means_", "variances_", "lead_means_")
 
 
 class ClusterFileError(ValueError):
@@ -73,6 +75,7 @@ class ClusterModel:
     weights_: np.ndarray
     means_: np.ndarray
     variances_: np.ndarray
+    lead_means_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     temperature: float = 1.0
     names: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -95,20 +98,27 @@ class ClusterModel:
         """Width of the token vectors the clustering takes."""
         return int(self.mean_.shape[0])
 
-    def reduce(self, vectors: np.ndarray) -> np.ndarray:
-        """Standardised (and projected, when fitted with PCA) vectors ``[n, d]``."""
+    def reduce(self, vectors: np.ndarray, leads: np.ndarray | None = None) -> np.ndarray:
+        """Centred, standardised (and projected, when fitted with PCA) vectors ``[n, d]``.
+
+        ``leads`` (the lead slot of each vector) is needed when the clustering centres each lead.
+        """
         vectors = np.asarray(vectors, dtype=np.float64)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(
                 f"vectors of width {vectors.shape[-1]} given; the clustering takes width {self.dim} "
                 f"(blocks {list(self.blocks)})"
             )
+        if self.lead_means_.size:
+            if leads is None:
+                raise ValueError("this clustering centres each lead: give the lead slot of every vector")
+            vectors = vectors - self.lead_means_[np.asarray(leads)]
         z = (vectors - self.mean_) / self.scale_
         return z @ self.components_.T if self.components_.size else z
 
-    def responsibilities(self, vectors: np.ndarray) -> np.ndarray:
+    def responsibilities(self, vectors: np.ndarray, leads: np.ndarray | None = None) -> np.ndarray:
         """Soft assignments ``[n, K]`` of ``vectors`` ``[n, dim]``; rows sum to 1."""
-        z = self.reduce(vectors)
+        z = self.reduce(vectors, leads)
         if self.method == "gmm":
             precision = 1.0 / self.variances_
             log_det = np.log(self.variances_).sum(axis=1)

@@ -138,11 +138,19 @@ def token_batch(
     return TokenBatch(features, mask_t.cpu().numpy(), grid, logits.float().cpu().numpy())
 
 
-def view_vectors(batch: TokenBatch, view: str) -> list[np.ndarray]:
-    """Per batch item, the vectors clustered: ``[leads present, N, F]`` (``"lead"``) or ``[N, F]``."""
+def view_vectors(batch: TokenBatch, view: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Per batch item, the vectors clustered ``[rows, F]`` and the lead slot of each row.
+
+    ``"lead"``: one row per present lead and token, with its lead slot; ``"timestamp"``: one row per
+    token (the mean over present leads), lead slots None.
+    """
     check_view(view)
-    out = []
+    out: list[tuple[np.ndarray, np.ndarray | None]] = []
     for features, mask in zip(batch.features, batch.mask):
-        present = features[mask]
-        out.append(present if view == "lead" else present.mean(axis=0))
+        present = features[mask]  # [leads present, N, F]
+        if view == "lead":
+            slots = np.repeat(np.flatnonzero(mask), present.shape[1])
+            out.append((present.reshape(-1, present.shape[-1]), slots))
+        else:
+            out.append((present.mean(axis=0), None))
     return out
