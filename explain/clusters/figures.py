@@ -176,11 +176,11 @@ def plot_clusters(
     ]
     figure.legend(
         handles=handles,
-        loc="upper right",
+        loc="lower center",
         fontsize=7,
-        ncol=min(len(handles), 6),
+        ncol=min(len(handles), 8),
         frameon=False,
-        bbox_to_anchor=(0.99, 0.975),
+        bbox_to_anchor=(0.5, 0.0),
     )
     plt.close(figure)
     FigureCanvasAgg(figure)
