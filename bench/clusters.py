@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from explain.clusters import (  # noqa: E402
+    DEFAULT_MAX_VECTORS,
     SignalSet,
     class_table,
     collect_vectors,
@@ -181,7 +182,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=_ints, default=None)
     parser.add_argument("--method", default="gmm")
     parser.add_argument("--pca", type=int, default=16)
-    parser.add_argument("--max-vectors", type=int, default=200_000)
+    parser.add_argument("--max-vectors", type=int, default=DEFAULT_MAX_VECTORS)
     parser.add_argument("--landmark-records", type=int, default=100)
     parser.add_argument("--figure-record", default=None, help="record drawn with its clusters")
     parser.add_argument("--speed-default", type=int, default=0)
