@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explain.clusters.fit import _batches
 from explain.clusters.model import ClusterModel
-from explain.clusters.signals import Signal
+from explain.clusters.signals import Signal, batches
 from explain.clusters.tokens import TokenBatch, token_batch
 from explain.frames import TIME_INDEX, token_centres
 from explain.inputs import LeadsSpec, ModelLike, prepare_input, unwrap
@@ -193,7 +192,7 @@ def summarise_signals(
     names, proportions, entropy, probabilities, labels = [], [], [], [], []
     total = len(signals) if hasattr(signals, "__len__") else None
     with tqdm(total=total, desc="clusters", unit="rec", disable=not progress) as bar:
-        for batch in _batches(signals, batch_size):
+        for batch in batches(signals, batch_size):
             tokens = token_batch(
                 network, np.stack([s.x for s in batch]), np.stack([s.mask for s in batch]), clusters.blocks
             )

@@ -30,7 +30,7 @@ from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
 from explain.clusters.model import METHODS, ClusterModel, model_digest
-from explain.clusters.signals import Signal
+from explain.clusters.signals import Signal, batches
 from explain.clusters.tokens import check_view, resolve_blocks, token_batch, view_vectors
 from explain.inputs import ModelLike, unwrap
 from leadattn.leads import LEADS
@@ -98,17 +98,6 @@ class TokenSample:
     lead_means: np.ndarray | None = None
 
 
-def _batches(signals: Iterable[Signal], batch_size: int) -> Iterable[list[Signal]]:
-    """Batches of signals of equal length and lead set (the network takes one length per batch)."""
-    pending: dict[int, list[Signal]] = {}
-    for signal in signals:
-        group = pending.setdefault(signal.x.shape[1], [])
-        group.append(signal)
-        if len(group) == batch_size:
-            yield pending.pop(signal.x.shape[1])
-    yield from (group for group in pending.values() if group)
-
-
 def collect_vectors(
     model: ModelLike,
     signals: Iterable[Signal],
@@ -129,7 +118,7 @@ def collect_vectors(
     records = 0
     total = len(signals) if hasattr(signals, "__len__") else None
     with tqdm(total=total, desc="token vectors", unit="rec", disable=not progress) as bar:
-        for batch in _batches(signals, batch_size):
+        for batch in batches(signals, batch_size):
             tokens = token_batch(
                 network, np.stack([s.x for s in batch]), np.stack([s.mask for s in batch]), chosen
             )

@@ -10,7 +10,7 @@ skipped and listed in :attr:`SignalSet.skipped`; iteration goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,3 +94,14 @@ class SignalSet:
                 self.skipped.append({"name": name, "kind": error.kind, "message": str(error)})
                 continue
             yield Signal(name, x.astype(np.float32), mask, record.labels.astype(bool))
+
+
+def batches(signals: Iterable[Signal], batch_size: int) -> Iterable[list[Signal]]:
+    """Batches of signals of equal length and lead set (the network takes one length per batch)."""
+    pending: dict[int, list[Signal]] = {}
+    for signal in signals:
+        group = pending.setdefault(signal.x.shape[1], [])
+        group.append(signal)
+        if len(group) == batch_size:
+            yield pending.pop(signal.x.shape[1])
+    yield from (group for group in pending.values() if group)
