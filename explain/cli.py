@@ -15,12 +15,21 @@ from collections.abc import Sequence
 import torch
 
 from explain.baselines import BASELINES, SinusRhythmBaseline
+from explain.clusters import ClusterFileError
 from explain.export import EXPLAIN_METHODS, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
 from leadattn.checkpoint import CheckpointError, load_model
 from leadattn.data import RecordError
 
-_EXPECTED_ERRORS = (RecordError, CheckpointError, FileNotFoundError, ValueError, KeyError, TypeError)
+_EXPECTED_ERRORS = (
+    RecordError,
+    CheckpointError,
+    ClusterFileError,
+    FileNotFoundError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 
 def _names(text: str) -> list[str]:
@@ -70,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smooth", type=float, default=None, help="smooth maps in figures over SECONDS")
     parser.add_argument("--steps", type=int, default=32, help="IntegratedGradients steps")
     parser.add_argument(
+        "--clusters",
+        default=None,
+        help="cluster file fitted on this checkpoint (leadattn-explain-clusters fit): add the clusters",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -108,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seconds=args.seconds or None,
             smooth_seconds=args.smooth,
             n_steps=args.steps,
+            clusters=args.clusters,
             progress=True,
         )
     except _EXPECTED_ERRORS as error:

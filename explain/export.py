@@ -3,10 +3,12 @@
 ``predictions.json`` holds the record's class scores (the whole record, scored by the checkpoint's
 :class:`leadattn.inference.Predictor` exactly as evaluation scores it), the thresholds of the explained
 lead subset, the predicted classes, the classes explained and, per map, its file names and details
-(method, class, output, baseline, IntegratedGradients' convergence delta...). Each map is a CSV (and a
-Parquet file when pyarrow, the ``tables`` extra, is installed) named ``<method>_<class>`` (``attention``
-for attention, which does not depend on the class), and a figure in each asked format when pmecg is
-installed.
+(method, class, output, baseline, IntegratedGradients' convergence delta...) and, with a cluster file,
+the record's clusters (view, blocks, names, proportions per lead, mean entropy). Each map is a CSV (and
+a Parquet file when pyarrow, the ``tables`` extra, is installed) named ``<method>_<class>``
+(``attention`` for attention, which does not depend on the class), and a figure in each asked format
+when pmecg is installed; clusters add ``clusters`` (cluster id per sample), ``cluster_entropy``,
+``cluster_proportions`` and the ``clusters`` figure (:mod:`explain.clusters`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 from explain.attention import attention_map, check_aggregate
 from explain.attribution import METHODS, attribution_map
 from explain.baselines import BaselineProvider, resolve_baseline
+from explain.clusters import ClusterModel, plot_clusters, record_clusters
 from explain.frames import to_record_frame
 from explain.inputs import (
     LeadsSpec,
@@ -96,6 +99,7 @@ def export_record(
     seconds: float | None = 10.0,
     smooth_seconds: float | None = None,
     n_steps: int = 32,
+    clusters: ClusterModel | str | Path | None = None,
     progress: bool = False,
 ) -> ExportResult:
     """Explain ``record`` with every method in ``methods`` for ``classes`` and write the results.
@@ -105,6 +109,8 @@ def export_record(
     none is). ``formats`` are figure formats; pass ``()`` for no figures; figures show ``seconds``
     of the record, maps smoothed over ``smooth_seconds`` (tables are never smoothed). Attention is
     written once (``aggregate``), attributions once per class. ``n_steps`` is IntegratedGradients'.
+    ``clusters`` (a :class:`~explain.clusters.ClusterModel` or its file, fitted on this checkpoint)
+    adds the record's cluster frames, proportions and figure.
     """
     unknown = [m for m in methods if m not in EXPLAIN_METHODS]
     if unknown or not methods:
@@ -122,6 +128,8 @@ def export_record(
     if not (isinstance(classes, str) and classes == "predicted"):
         chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
     provider = resolve_baseline(baseline)
+    if isinstance(clusters, str | Path):
+        clusters = ClusterModel.load(clusters)
     loaded = load_model(model) if isinstance(model, str | Path) else model
     network, config, thresholds = unwrap(loaded)
     record = as_record(record)
@@ -186,6 +194,34 @@ def export_record(
                 entry["files"] += [p.name for p in figures]
         maps.append(entry)
 
+    cluster_info = None
+    if clusters is not None:
+        found = record_clusters(loaded, clusters, record, leads)
+        cluster_info = {
+            "view": clusters.view,
+            "blocks": list(clusters.blocks),
+            "names": found.names,
+            "proportions": found.proportions.dropna().to_dict("index"),
+            "mean_entropy": float(np.nanmean(found.entropy.to_numpy())),
+            "files": [],
+        }
+        for name, frame in (
+            ("clusters", found.ids),
+            ("cluster_entropy", found.entropy),
+            ("cluster_proportions", found.proportions),
+        ):
+            tables = _write_table(frame, out / name)
+            result.tables += tables
+            cluster_info["files"] += [p.name for p in tables]
+        if draw:
+            rhythm = "II" if "II" in inp.leads else inp.leads[0]
+            figure = plot_clusters(
+                record, found, layout=layout, rhythm_strip=rhythm, seconds=seconds, predictions=top
+            )
+            figures = save_figure(figure, out / "clusters", formats)
+            result.figures += figures
+            cluster_info["files"] += [p.name for p in figures]
+
     predictions = {
         "record": record.name,
         "fs": float(record.fs),
@@ -199,6 +235,7 @@ def export_record(
         "predicted": list(top),
         "explained_classes": [ABBREVIATIONS[k] for k in targets],
         "maps": maps,
+        "clusters": cluster_info,
         "notes": notes,
     }
     result.predictions = _jsonable(predictions)
