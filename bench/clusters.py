@@ -105,7 +105,7 @@ def run_view(args, loaded, view: str, fit_signals, all_signals, folds, test_path
     result = surrogate(
         summary.features(),
         summary.probabilities,
-        loaded.thresholds,
+        loaded.thresholds["12"],
         summary.labels,
         test=test,
         seed=args.seed,

@@ -282,7 +282,12 @@ def test_summary_surrogate_and_class_table(fitted, loaded, demo):
     np.testing.assert_allclose(summary.record_proportions.sum(axis=1), 1.0)
     assert summary.features().shape == (12, 12 * fitted.k)
     result = surrogate(
-        summary.features(), summary.probabilities, loaded.thresholds, summary.labels, folds=3, n_estimators=10
+        summary.features(),
+        summary.probabilities,
+        loaded.thresholds["12"],
+        summary.labels,
+        folds=3,
+        n_estimators=10,
     )
     assert list(result.table.index) == list(ABBREVIATIONS) and result.summary["records"] == 12
     assert 0 <= result.summary["agreement"] <= 1
