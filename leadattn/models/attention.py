@@ -27,8 +27,9 @@ class WithinLeadAttention(nn.Module):
     ``W_O[l]``. Tokens attend only to tokens of the same lead inside the same non-overlapping window
     of ``window`` tokens; ``offset`` moves the window borders by that many tokens, so that blocks with
     different offsets let information cross borders. ``window = 0`` makes the window the whole
-    record. The sequence is zero-padded to whole windows and padded keys are masked out of the
-    softmax; ``keys`` (bool ``[B, leads, N]``) masks out further keys (padding after a record's end,
+    record up to ``global_window`` tokens; longer records get windows of ``global_window`` tokens
+    there, so that cost stays linear in length. The sequence is zero-padded to whole windows and
+    padded keys are masked out of the softmax; ``keys`` (bool ``[B, leads, N]``) masks out further keys (padding after a record's end,
     tokens hidden from a context encoder). A query always keeps itself as a key, so no row of the
     softmax is empty.
     Position enters as a learned bias per head and relative offset (offsets beyond
@@ -44,12 +45,14 @@ class WithinLeadAttention(nn.Module):
         window: int,
         max_relative_distance: int,
         attention_dropout: float,
+        global_window: int = 128,
     ) -> None:
         super().__init__()
         self.dim = dim
         self.qk_dim = qk_dim
         self.heads = heads
         self.window = window
+        self.global_window = global_window
         self.reach = window - 1 if window else max_relative_distance
         self.scale = 1.0 / math.sqrt(qk_dim // heads)
         self.qkv_weight = nn.Parameter(torch.empty(leads, dim, 2 * qk_dim + dim))
@@ -84,7 +87,8 @@ class WithinLeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
         heads, qk = self.heads, self.qk_dim
-        window = self.window or tokens
+        # torch.sym_min keeps the choice symbolic under torch.export (no branch on the length).
+        window = self.window or torch.sym_min(tokens, self.global_window)
         start = offset % window if self.window else 0
         end = (-(tokens + start)) % window
         # Lead-major, zero-padded to whole windows in one copy; padded tokens are projected too
@@ -111,7 +115,7 @@ class WithinLeadAttention(nn.Module):
         bias = self.relative_bias[:, relative + self.reach]  # [heads, W, W]
         bias = torch.where(is_pad, float("-inf"), bias)  # [groups, heads, W, W]
         scores = torch.matmul(q, k).reshape(leads * batch, groups, heads, window, window)
-        scores = scores * self.scale + bias
+        scores = torch.add(bias, scores, alpha=self.scale)
         if keys is not None:
             allowed = F.pad(keys.transpose(0, 1), (start, padded - tokens - start))
             allowed = allowed.reshape(leads * batch, groups, 1, 1, window)
@@ -150,7 +154,7 @@ class AcrossLeadAttention(nn.Module):
         self.scale = 1.0 / math.sqrt(qk_dim // heads)
         self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
         self.lead_bias = nn.Parameter(torch.zeros(heads, leads, leads))
-        self.softmax = nn.Softmax(dim=-1)
+        self.softmax = nn.Softmax(dim=-2)  # over key leads: scores are keys-major
         self.attn_drop = nn.Dropout(attention_dropout)
         self.proj = nn.Linear(dim, dim)
 
@@ -178,21 +182,24 @@ class AcrossLeadAttention(nn.Module):
             part.reshape(batch * tokens, leads, heads, -1)
             for part in self.qkv(x.transpose(1, 2)).split((qk, qk, dim), dim=-1)
         )
-        q = q.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
-        k = k.permute(0, 2, 3, 1)
+        k = k.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
+        q = q.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)
-        scores = torch.matmul(q, k).reshape(batch, tokens, heads, leads, leads)
+        # Keys-major scores [B, N, heads, key lead, query lead], normalised over the key axis: the
+        # CPU softmax over a last axis of 12 is about ten times slower than over an outer one.
+        scores = torch.matmul(k, q).reshape(batch, tokens, heads, leads, leads)
+        bias = self.lead_bias.transpose(1, 2)  # [heads, key lead, query lead]
         if keys is None:
             # Absent leads are removed as keys through the bias: [B, 1, heads, leads, leads].
-            bias = torch.where(lead_mask[:, None, None, None, :], self.lead_bias, float("-inf"))
-            scores = scores * self.scale + bias
+            bias = torch.where(lead_mask[:, None, None, :, None], bias, float("-inf"))
+            scores = torch.add(bias, scores, alpha=self.scale)
         else:
-            allowed = keys.transpose(1, 2)[:, :, None, None, :]  # [B, N, 1, 1, leads]
+            allowed = keys.transpose(1, 2)[:, :, None, :, None]  # [B, N, 1, leads, 1]
             allowed = allowed | torch.eye(leads, dtype=torch.bool, device=x.device)
-            scores = (scores * self.scale + self.lead_bias).masked_fill(
+            scores = torch.add(bias, scores, alpha=self.scale).masked_fill(
                 ~allowed, torch.finfo(scores.dtype).min
             )
         attn = self.softmax(scores)
-        out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, leads, leads), v)
+        out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, leads, leads).transpose(-1, -2), v)
         out = self.proj(out.transpose(1, 2).reshape(batch, tokens, leads, dim)).transpose(1, 2)
-        return out, (attn.transpose(1, 2) if collect else None)
+        return out, (attn.permute(0, 2, 1, 4, 3) if collect else None)

@@ -32,12 +32,20 @@ class LeadAttentionBlock(nn.Module):
         dropout: float,
         attention_dropout: float,
         max_relative_distance: int,
+        global_window: int = 128,
     ) -> None:
         super().__init__()
         self.offset = offset if window > 0 else 0
         self.norm_within = nn.LayerNorm(dim)
         self.within = WithinLeadAttention(
-            leads, dim, qk_dim, within_heads, window, max_relative_distance, attention_dropout
+            leads,
+            dim,
+            qk_dim,
+            within_heads,
+            window,
+            max_relative_distance,
+            attention_dropout,
+            global_window,
         )
         self.drop_within = nn.Dropout(dropout)
         self.norm_across = nn.LayerNorm(dim)

@@ -29,10 +29,15 @@ class LocalLeadAttentionConfig:
         within_heads: Heads of the within-lead attention in each stage. One head gives one map
             per lead and block, as in the paper's formulation, and is the fastest on CPU.
         across_heads: Heads of the across-lead attention in each stage.
-        windows: Within-lead attention window of each stage, in tokens; 0 means the whole record.
+        windows: Within-lead attention window of each stage, in tokens; 0 means the whole record,
+            up to ``global_window`` tokens.
             Windows do not overlap; blocks of a stage alternate window offsets of 0 and half a
             window, and stage ``s`` adds ``s`` quarter windows, so consecutive blocks never share a
             window border (a token merge halves time, which would otherwise align them).
+        global_window: Beyond this many tokens, a whole-record stage (window 0) attends within
+            windows of this many tokens instead, so that its cost grows linearly with length. The
+            default, 128 last-stage tokens of 256 samples, is 65 s at 500 Hz: records up to a minute
+            are attended whole.
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
         mlp_ratio: Hidden width of the feed-forward layer relative to the token width.
         dropout: Dropout on every residual branch and before the head.
@@ -50,6 +55,7 @@ class LocalLeadAttentionConfig:
     within_heads: tuple[int, ...] = (1, 1, 1, 1)
     across_heads: tuple[int, ...] = (1, 1, 2, 2)
     windows: tuple[int, ...] = (16, 16, 16, 0)
+    global_window: int = 128
     qk_ratio: float = 0.5
     mlp_ratio: float = 2.0
     dropout: float = 0.1
@@ -84,6 +90,8 @@ class LocalLeadAttentionConfig:
             raise ValueError(f"every stage needs at least one block, got depths {self.depths}")
         if any(w < 0 or w % 2 for w in self.windows):
             raise ValueError(f"windows must be even numbers of tokens or 0, got {self.windows}")
+        if self.global_window < 1:
+            raise ValueError(f"global_window must be positive, got {self.global_window}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.attention_dropout < 1.0:

@@ -103,6 +103,7 @@ class LocalLeadAttentionNet(nn.Module):
                         dropout=config.dropout,
                         attention_dropout=config.attention_dropout,
                         max_relative_distance=config.max_relative_distance,
+                        global_window=config.global_window,
                     )
                 )
                 stages.append(stage)
