@@ -29,9 +29,9 @@ class WithinLeadAttention(nn.Module):
     different offsets let information cross borders. ``window = 0`` makes the window the whole
     record up to ``global_window`` tokens; longer records get windows of ``global_window`` tokens
     there, so that cost stays linear in length. The sequence is zero-padded to whole windows and
-    padded keys are masked out of the softmax; ``keys`` (bool ``[B, leads, N]``) masks out further keys (padding after a record's end,
-    tokens hidden from a context encoder). A query always keeps itself as a key, so no row of the
-    softmax is empty.
+    padded keys are masked out of the softmax; ``keys`` (bool ``[B, leads, N]``) masks out further
+    keys (padding after a record's end, tokens hidden from a context encoder). A query always keeps
+    itself as a key, so no row of the softmax is empty.
     Position enters as a learned bias per head and relative offset (offsets beyond
     ``max_relative_distance`` share one bias in whole-record windows).
     """
