@@ -36,8 +36,11 @@ class LeadChannelNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, steps = x.shape
         x = x.reshape(batch, self.leads, self.channels, steps)
-        var, mean = torch.var_mean(x, dim=2, keepdim=True, correction=0)
-        x = (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        # Two plain means: torch.var_mean over a middle axis is several times slower on the CPU.
+        mean = x.mean(dim=2, keepdim=True)
+        centred = x - mean
+        var = centred.square().mean(dim=2, keepdim=True)
+        x = centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
         return x.reshape(batch, self.leads * self.channels, steps)
 
 
