@@ -1,12 +1,16 @@
 """The ``leadattn`` command: prepare data, train, evaluate, predict and explain.
 
-Each subcommand lives beside the code it drives; ``leadattn SUBCOMMAND --help`` describes it.
+Each subcommand lives beside the code it drives; ``leadattn SUBCOMMAND --help`` describes it. Packages
+built on leadattn add subcommands through the ``leadattn.commands`` entry-point group (a
+``register(subparsers)`` function), which is how ``leadattn explain`` comes from the ``explain`` package
+without leadattn importing it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from importlib.metadata import entry_points
 
 from leadattn import __version__
 from leadattn.errors import run_cli
@@ -30,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _MODULES:
         importlib.import_module(name).register(subparsers)
+    for plugin in sorted(entry_points(group="leadattn.commands"), key=lambda ep: ep.name):
+        plugin.load()(subparsers)
     return parser
 
 

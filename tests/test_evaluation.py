@@ -15,6 +15,7 @@ import torch
 from leadattn import metrics
 from leadattn.checkpoint import CheckpointError, save_checkpoint
 from leadattn.data import PreprocessConfig, read_manifest, read_record
+from leadattn.errors import run_cli
 from leadattn.evaluation import (
     evaluate,
     export_outputs,
@@ -354,7 +355,7 @@ def test_score_outputs_cli(tmp_path, records_dir, capsys):
     assert saved["auroc"] == pytest.approx(0.5) and saved["challenge_metric"] < 0.5
     (tmp_path / f"{names[0]}.csv").write_text("#x\n1\n")
     args = parser.parse_args(["score-outputs", str(tmp_path), str(records_dir)])
-    assert args.func(args) == 2
+    assert run_cli(lambda: args.func(args)) == 2  # as `leadattn` runs every subcommand
     assert "expected 3 lines" in capsys.readouterr().err
 
 

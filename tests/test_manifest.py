@@ -145,7 +145,7 @@ def test_patient_table_without_the_named_columns_is_a_clear_error(tmp_path):
         prepare(TEST_PTBXL, workers=1, patients=TEST_PTBXL / "ORIGIN.csv")
     run = [sys.executable, "-m", "leadattn.cli", "prepare", str(TEST_PTBXL), "--out", str(tmp_path / "m.csv")]
     bad = subprocess.run([*run, "--patients", str(TEST_PTBXL / "ORIGIN.csv")], capture_output=True, text=True)
-    assert bad.returncode == 1 and "--patient-column" in bad.stderr
+    assert bad.returncode == 2 and "--patient-column" in bad.stderr
     good = subprocess.run(
         [
             *run,
