@@ -24,7 +24,7 @@ from leadattn.data import RecordError, manifest_data_dir, read_manifest, read_re
 from leadattn.data.manifest import find_headers
 from leadattn.evaluation.challenge_format import export_outputs
 from leadattn.evaluation.predictions import predictions_frame, subset_name
-from leadattn.inference import LeadsSpec, Predictor
+from leadattn.inference import COMPILE_CHOICES, COMPILE_HELP, LeadsSpec, Predictor
 from leadattn.labels import ABBREVIATIONS
 
 
@@ -103,6 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
+    parser.add_argument("--compile", choices=tuple(COMPILE_CHOICES), default="auto", help=COMPILE_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -112,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a folder: name the CSV file to write")
     leads = int(args.leads) if args.leads and args.leads.isdigit() else args.leads
     options = {k: v for k, v in (("window_seconds", args.window), ("hop_seconds", args.hop)) if v is not None}
-    predictor = Predictor.from_checkpoint(args.checkpoint, args.device, batch_size=args.batch_size, **options)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint,
+        args.device,
+        batch_size=args.batch_size,
+        compile=COMPILE_CHOICES[args.compile],
+        **options,
+    )
     records = find_records(args.inputs)
     frame, skipped = predict_records(predictor, records, leads, progress=not args.quiet)
     for item in skipped:

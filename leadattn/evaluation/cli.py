@@ -17,6 +17,7 @@ from leadattn.errors import run_cli
 from leadattn.evaluation.challenge_format import score_outputs
 from leadattn.evaluation.evaluate import DEFAULT_SUBSETS, evaluate
 from leadattn.evaluation.report import METRIC_TITLES
+from leadattn.inference import COMPILE_CHOICES, COMPILE_HELP
 from leadattn.labels import ABBREVIATIONS
 
 
@@ -61,6 +62,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--combine", choices=("mean", "max"), default="mean", help="how windows are combined")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--compile", choices=tuple(COMPILE_CHOICES), default="auto", help=COMPILE_HELP)
     parser.add_argument(
         "--challenge-outputs",
         action="store_true",
@@ -93,6 +95,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         challenge_outputs=args.challenge_outputs,
         progress=not args.quiet,
+        compile=COMPILE_CHOICES[args.compile],
     )
     head = report.headline
     print(f"{head.records} records scored, {len(report.skipped)} skipped ({report.info['split']})")

@@ -25,7 +25,7 @@ from leadattn.data import RecordError, manifest_data_dir, manifest_labels, read_
 from leadattn.evaluation.challenge_format import export_outputs
 from leadattn.evaluation.predictions import predictions_frame, subset_name
 from leadattn.evaluation.report import Report, split_warnings, summarise
-from leadattn.inference import Combine, Predictor, subset_key
+from leadattn.inference import Combine, CompileMode, Predictor, subset_key
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS, NUM_CLASSES, class_index
 from leadattn.leads import LEAD_SUBSETS, lead_mask, resolve_leads
 from leadattn.thresholds import apply_thresholds, threshold_table
@@ -171,6 +171,7 @@ def evaluate(
     device: str = "auto",
     challenge_outputs: bool = False,
     progress: bool = True,
+    compile: CompileMode = False,
 ) -> Report:
     """Evaluate ``checkpoint`` on a split of ``manifest`` and, with ``out_dir``, write the report
     there.
@@ -198,7 +199,13 @@ def evaluate(
     check_checkpoint(loaded, checkpoint_text)
     options = {"window_seconds": window_seconds} if window_seconds is not None else {}
     predictor = Predictor.from_checkpoint(
-        loaded, device, hop_seconds=hop_seconds, combine=combine, batch_size=batch_size, **options
+        loaded,
+        device,
+        hop_seconds=hop_seconds,
+        combine=combine,
+        batch_size=batch_size,
+        compile=compile,
+        **options,
     )
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ValueError(f"--out {out_dir} is a file: name a folder for the report")
