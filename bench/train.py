@@ -6,7 +6,9 @@ data settings of ``leadattn/training/configs/default.yaml``, on the CPU and on C
 optionally under bf16/fp16 autocast. Each (device, precision) pair runs in a fresh process so that its
 peak memory is its own: resident set size (``ru_maxrss``) on the CPU, ``max_memory_allocated`` on
 CUDA. The time of one epoch over the full 2021 training set (88,253 records) is extrapolated from
-the measured rate (training steps only; validation and data preparation excluded).
+the measured rate (training steps only; validation and data preparation excluded). The time the
+step waits for its batch from the loader is reported apart from the step's compute: when it is a
+small fraction, training never waits for data.
 
     python bench/train.py --threads 2 --steps 3 --amp off bf16
 """
@@ -80,19 +82,19 @@ def measure(args: argparse.Namespace, device: str, amp: str) -> dict:
 
     stream = batches()
     started = None
+    waited = 0.0
     for step in range(total):
         if step == args.warmup:
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             started = time.perf_counter()
-        x, mask, y, _ = next(stream)
-        x, mask, y = (
-            x.to(dev, non_blocking=True),
-            mask.to(dev, non_blocking=True),
-            y.to(dev, non_blocking=True),
-        )
+        asked = time.perf_counter()
+        x, mask, lengths, y, _ = next(stream)
+        if started is not None:
+            waited += time.perf_counter() - asked
+        x, mask, lengths, y = (t.to(dev, non_blocking=True) for t in (x, mask, lengths, y))
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x, mask)
+            logits = model(x, mask, lengths)
         loss = criterion(logits.float(), y)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -117,6 +119,7 @@ def measure(args: argparse.Namespace, device: str, amp: str) -> dict:
         "amp": amp,
         "records_per_s": rate,
         "seconds_per_step": seconds / args.steps,
+        "loader_wait_s": waited / args.steps,
         "peak_mib": peak_mib,
         "memory": memory,
         "parameters": count_parameters(model),
@@ -203,15 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{first['fs']:g} Hz, batch {first['batch']}, {first['workers']} loader workers"
     )
     print(
-        f"{'device':<28} {'amp':<5} {'records/s':>10} {'s/step':>8} {'peak MiB':>9} "
+        f"{'device':<28} {'amp':<5} {'records/s':>10} {'s/step':>8} {'loader wait':>12} {'peak MiB':>9} "
         f"{'epoch of 88,253':>16}  memory"
     )
     for r in results:
         hours = FULL_2021 / r["records_per_s"] / 3600
+        wait = f"{r['loader_wait_s'] * 1000:.0f} ms {100 * r['loader_wait_s'] / r['seconds_per_step']:.0f}%"
         print(
             f"{r['device']:<28} {r['amp']:<5} {r['records_per_s']:>10.2f} {r['seconds_per_step']:>8.2f} "
-            f"{r['peak_mib']:>9.0f} {hours:>14.2f} h  {r['memory']}"
+            f"{wait:>12} {r['peak_mib']:>9.0f} {hours:>14.2f} h  {r['memory']}"
         )
+    print("loader wait: time per step spent waiting for the next batch, and its share of the step")
     print(
         "reproduce: python bench/train.py "
         + shlex.join(
