@@ -107,7 +107,8 @@ class CompiledForward:
     (:data:`COMPILE_ATOL`); a compiler error, an unsupported platform or a mismatch warns once and
     falls back to the eager model for good. Lengths that are all full are passed as ``None``, so
     that the compiled graph is the model's unmasked path (the eager model drops them itself).
-    Shapes are dynamic, so new batch sizes and lengths do not recompile.
+    Shapes are static (symbolic lengths make compilation take many minutes): each new batch shape
+    compiles once, which is why :func:`score_signals` pads every batch to the full window for it.
     """
 
     def __init__(self, model: nn.Module, atol: float = COMPILE_ATOL) -> None:
@@ -127,7 +128,7 @@ class CompiledForward:
             full = None if bool((lengths == x.shape[-1]).all()) else lengths
             try:
                 if self._compiled is None:
-                    self._compiled = torch.compile(self.model, dynamic=True)
+                    self._compiled = torch.compile(self.model, dynamic=False)
                 logits = self._compiled(x, lead_mask, full)
             except Exception as err:  # any failure of the compiler stack means eager, not a crash
                 self._fall_back(f"compilation failed ({type(err).__name__}: {str(err)[:300]})")
@@ -190,7 +191,8 @@ def score_signals(
     with eval_mode(module), torch.inference_mode():
         for first in range(0, len(pieces), batch_size):
             batch = pieces[first : first + batch_size]
-            longest = max(p[3] for p in batch)
+            # A compiled model gets one length for every batch, so that it compiles once per batch size.
+            longest = window if isinstance(model, CompiledForward) else max(p[3] for p in batch)
             x = np.zeros((len(batch), len(LEADS), longest), dtype=np.float32)
             for i, (r, s, start, length) in enumerate(batch):
                 x[i, :, :length] = signals[r][:, start : start + length] * masks[r, s][:, None]

@@ -50,16 +50,14 @@ def _stub_compile(monkeypatch, compiled):
 
 
 @pytest.mark.skipif(compile_unavailable() is not None, reason=str(compile_unavailable()))
-def test_compiled_logits_equal_eager_at_several_shapes(model):
-    """One compiled graph (dynamic shapes) serves other batch sizes and lengths."""
+def test_compiled_logits_equal_eager(model):
     forward = CompiledForward(model)
+    x, mask, lengths = _inputs(2, 1600)
     with torch.inference_mode():
-        for batch, samples in ((2, 1600), (3, 2100)):
-            x, mask, lengths = _inputs(batch, samples)
-            out = forward(x, mask, lengths)
-            if not forward.active:
-                pytest.skip(f"torch.compile does not work here: {forward.failure}")
-            torch.testing.assert_close(out, model(x, mask, lengths), atol=1e-4, rtol=0)
+        out = forward(x, mask, lengths)
+        if not forward.active:
+            pytest.skip(f"torch.compile does not work here: {forward.failure}")
+        torch.testing.assert_close(out, model(x, mask, lengths), atol=1e-4, rtol=0)
 
 
 def test_a_compiler_error_falls_back_to_eager_for_good(model, monkeypatch):
@@ -117,7 +115,7 @@ def test_auto_compiles_once_a_job_is_large_enough(model, monkeypatch):
     compiled = score_signals(predictor.forward(5), signals, lead_mask(12)[None], 1000, 500)
     eager = score_signals(model, signals, lead_mask(12)[None], 1000, 500)
     np.testing.assert_allclose(compiled, eager, atol=1e-6)
-    assert len(calls) == 1 and calls[0] == {"dynamic": True}
+    assert len(calls) == 1 and calls[0] == {"dynamic": False}
 
 
 def test_compile_mode_is_checked():
