@@ -36,7 +36,6 @@ class LeadChannelNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, steps = x.shape
         x = x.reshape(batch, self.leads, self.channels, steps)
-        # Two plain means: torch.var_mean over a middle axis is several times slower on the CPU.
         mean = x.mean(dim=2, keepdim=True)
         centred = x - mean
         var = centred.square().mean(dim=2, keepdim=True)
@@ -56,23 +55,3 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.drop(self.act(self.fc1(x))))
-
-
-class LeadPointwiseConv(nn.Conv1d):
-    """Kernel-1 convolution grouped by lead (``groups = leads``), computed as one batched product.
-
-    Same parameters and outputs as ``nn.Conv1d(leads * c_in, leads * c_out, 1, groups=leads)``; the
-    CPU backends run small-group pointwise convolutions group by group, several times slower than a
-    single product batched over leads.
-    """
-
-    def __init__(self, leads: int, c_in: int, c_out: int) -> None:
-        super().__init__(leads * c_in, leads * c_out, 1, groups=leads)
-        self.leads = leads
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, steps = x.shape
-        leads = self.leads
-        weight = self.weight.reshape(leads, -1, channels // leads)  # [leads, c_out, c_in]
-        y = torch.matmul(weight, x.reshape(batch, leads, channels // leads, steps))
-        return (y + self.bias.reshape(leads, -1, 1)).reshape(batch, -1, steps)

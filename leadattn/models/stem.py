@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from leadattn.models.geometry import TokenGeometry
-from leadattn.models.layers import LeadChannelNorm, LeadPointwiseConv, make_activation
+from leadattn.models.layers import LeadChannelNorm, make_activation
 
 
 class LeadwiseStem(nn.Module):
@@ -60,7 +60,7 @@ class LeadwiseStem(nn.Module):
                     groups=leads * c_in,
                     bias=False,
                 ),
-                LeadPointwiseConv(leads, c_in, c_out),
+                nn.Conv1d(leads * c_in, leads * c_out, 1, groups=leads),
                 LeadChannelNorm(leads, c_out),
             ]
         self.layers = nn.Sequential(*layers)
