@@ -4,7 +4,7 @@ Speed (default): python bench/explain.py [--record PATH] [--checkpoint CKPT] [--
     Times record -> frame for each method on one 10 s twelve-lead record (a real shared record by
     default) with the default network (random weights unless --checkpoint is given), after one
     warm-up call, and reports the median. Targets: attention and saliency under 0.1 s,
-    IntegratedGradients with 32 steps under 2 s.
+    Integrated Gradients (default steps) under 2 s.
 Table: python bench/explain.py --table --checkpoint CKPT [--data DIR] [--records 20]
     Prints the methods x metrics Markdown table of explain.faithfulness on demo records (the demo
     set by default).
@@ -29,8 +29,7 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from explain import attention_frame, attribution_frame, plot, readme_table, save_figure  # noqa: E402
-from explain.attribution import METHODS  # noqa: E402
+from explain import EXPLAINERS, AttentionExplainer, make_explainer, plot, readme_table, save_figure  # noqa: E402
 from leadattn.checkpoint import load_model  # noqa: E402
 from leadattn.data import read_record  # noqa: E402
 from leadattn.models import LocalLeadAttentionNet, count_parameters  # noqa: E402
@@ -58,14 +57,13 @@ def speed(args: argparse.Namespace) -> None:
     parameters = count_parameters(network) / 1e6
     print(f"network: {parameters:.2f} M parameters; torch threads {torch.get_num_threads()}")
     print(f"cpu: {platform.processor() or platform.machine()}\n")
-    jobs = {
-        "attention (mean)": lambda: attention_frame(model, record, "mean"),
-        "attention (rollout)": lambda: attention_frame(model, record, "rollout"),
+    explainers = {"attention (rollout)": AttentionExplainer(model, "rollout")}
+    explainers |= {
+        "attention (mean)" if name == "attention" else name: make_explainer(name, model)
+        for name in EXPLAINERS
     }
-    options = {"integrated_gradients": {"n_steps": 32}}
-    for method in METHODS:
-        jobs[method] = lambda m=method: attribution_frame(model, record, "AF", m, **options.get(m, {}))
-    frame = attention_frame(model, record)
+    jobs = {name: (lambda e=explainer: e.explain(record, "AF")) for name, explainer in explainers.items()}
+    frame = AttentionExplainer(model).explain(record)
     jobs["figure (plot + png)"] = lambda: save_figure(plot(record, frame), Path(args.scratch) / "bench")
     print("| method | seconds per record | target |\n|---|---|---|")
     for name, fn in jobs.items():

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
+from explain.attribution import IG_STEPS
 from explain.baselines import BASELINES, SinusRhythmBaseline
-from explain.export import EXPLAIN_METHODS, export_record
+from explain.explainer import EXPLAINERS, explainer_class
+from explain.export import check_output_folder, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
 from leadattn.checkpoint import CheckpointError, load_model
 from leadattn.data import RecordError
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--methods",
         default="attention,integrated_gradients",
-        help=f"comma-separated methods from: {', '.join(EXPLAIN_METHODS)} (default: %(default)s)",
+        help=f"comma-separated methods from: {', '.join(EXPLAINERS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--classes",
@@ -55,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--baseline",
-        default="zeros",
-        help=f"attribution baseline: {', '.join(BASELINES)} or sinus:DIR (normal sinus records in DIR)",
+        default=None,
+        help=f"attribution baseline: {', '.join(BASELINES)} or sinus:DIR (normal sinus records in DIR) "
+        "(default: zeros)",
     )
-    parser.add_argument("--output", choices=("logit", "probability"), default="logit", help="score explained")
-    parser.add_argument("--aggregate", default="mean", help="attention: mean, rollout or block:<i>")
+    parser.add_argument(
+        "--output", choices=("logit", "probability"), default=None, help="score explained (default: logit)"
+    )
+    parser.add_argument(
+        "--aggregate", default=None, help="attention: mean, rollout or block:<i> (default: mean)"
+    )
     parser.add_argument("--style", choices=STYLES, default="interval", help="figure overlay style")
     parser.add_argument(
         "--layout", choices=tuple(LAYOUTS), default="4x3", help="figure layout (columns x rows)"
@@ -68,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=10.0, help="seconds drawn in figures (0: whole record)"
     )
     parser.add_argument("--smooth", type=float, default=None, help="smooth maps in figures over SECONDS")
-    parser.add_argument("--steps", type=int, default=32, help="IntegratedGradients steps")
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"Integrated Gradients steps (default: {IG_STEPS})"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -84,30 +93,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     try:
+        out = check_output_folder(args.out)
+        methods = _names(args.methods)
+        for method in methods:
+            explainer_class(method)
+        settings = {
+            key: value
+            for key, value in (
+                ("baseline", args.baseline),
+                ("output", args.output),
+                ("aggregate", args.aggregate),
+                ("n_steps", args.steps),
+            )
+            if value is not None
+        }
+        if args.steps is not None and args.steps < 1:
+            raise ValueError(f"--steps must be positive, got {args.steps}")
         loaded = load_model(args.checkpoint)
-        baseline = args.baseline
-        if baseline.startswith("sinus:"):
-            baseline = SinusRhythmBaseline.from_directory(baseline.split(":", 1)[1], loaded.preprocess)
+        baseline = settings.get("baseline")
+        if isinstance(baseline, str) and baseline.startswith("sinus:"):
+            folder = baseline.split(":", 1)[1]
+            settings["baseline"] = SinusRhythmBaseline.from_directory(folder, loaded.preprocess)
         formats = [] if args.format.strip().lower() == "none" else _names(args.format)
         classes = "predicted" if args.classes.strip() == "predicted" else _names(args.classes)
-        if args.steps < 1:
-            raise ValueError(f"--steps must be positive, got {args.steps}")
         result = export_record(
             loaded,
             args.record,
-            args.out,
-            methods=_names(args.methods),
+            out,
+            methods=methods,
             classes=classes,
             leads=args.leads,
             formats=formats,
-            baseline=baseline,
-            output=args.output,
-            aggregate=args.aggregate,
+            settings=settings,
             style=args.style,
             layout=args.layout,
             seconds=args.seconds or None,
             smooth_seconds=args.smooth,
-            n_steps=args.steps,
             progress=True,
         )
     except _EXPECTED_ERRORS as error:

@@ -14,11 +14,14 @@ import pytest
 from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 from matplotlib.collections import LineCollection, PolyCollection
 
-from explain.attention import attention_frame
-from explain.attribution import attribution_frame
+from explain.attention import AttentionExplainer
+from explain.attribution import IntegratedGradientsExplainer, SaliencyExplainer
 from explain.frames import make_frame
 from explain.normalise import EmptyMapError
 from explain.plotting import PlotUnavailableError, plot, save_figure
+
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -47,9 +50,9 @@ def record():
 def frames(record):
     network = small_model()
     return {
-        "attention": attention_frame(network, record, "rollout"),
-        "integrated_gradients": attribution_frame(network, record, "AF", "integrated_gradients", n_steps=4),
-        "saliency_abs": attribution_frame(network, record, "AF", "saliency", absolute=True),
+        "attention": AttentionExplainer(network, "rollout").explain(record),
+        "integrated_gradients": IntegratedGradientsExplainer(network, n_steps=4).explain(record, "AF"),
+        "saliency_abs": SaliencyExplainer(network, absolute=True).explain(record, "AF"),
     }
 
 
@@ -81,7 +84,7 @@ def test_layouts_and_the_rhythm_strip(record, frames, layout):
 
 def test_lead_subset_record_at_another_rate_and_an_all_negative_map():
     record = make_record(seconds=3.0, fs=250.0, leads=("I", "II", "V2"))
-    frame = attribution_frame(OneLeadModel("II"), record, "AF", "saliency")
+    frame = SaliencyExplainer(OneLeadModel("II")).explain(record, "AF")
     _assert_not_blank(_pixels(plot(record, frame, layout="4x3", seconds=None)))
     negative = make_frame(-np.abs(np.random.default_rng(0).standard_normal((3, 750))), record.leads, 250.0)
     _assert_not_blank(_pixels(plot(record, negative, style="line", seconds=2.0)))
