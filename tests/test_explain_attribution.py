@@ -34,6 +34,10 @@ def attribution_frame(model, record, target, method="integrated_gradients", lead
     return make_explainer(method, model, **options).explain(record, target, leads=leads)
 
 
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     with torch_threads(1):

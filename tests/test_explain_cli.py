@@ -20,6 +20,10 @@ from leadattn.data import read_record
 from leadattn.labels import ABBREVIATIONS
 
 
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     with torch_threads(1):
