@@ -19,7 +19,6 @@ from explain.export import export_record
 from leadattn.data import read_record
 from leadattn.labels import ABBREVIATIONS
 
-
 # few Integrated Gradients steps keep these tests fast; the maps need not be accurate
 pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
 
