@@ -358,3 +358,29 @@ def test_score_outputs_cli(tmp_path, shared_records_dir, capsys):
 def test_python_api_raises_the_checkpoint_error(tmp_path, sample_manifest):
     with pytest.raises(CheckpointError, match="does not exist"):
         evaluate(tmp_path / "missing.pt", sample_manifest, progress=False)
+
+
+def test_figures_show_only_classes_with_positives_and_name_the_others() -> None:
+    from leadattn.evaluation import plots
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((40, 26), dtype=bool)
+    labels[:10, 0] = labels[5:25, 3] = labels[::4, 7] = True
+    scores = {"12": rng.random((40, 26)), "2": rng.random((40, 26))}
+    for figure in (
+        plots.roc_curves({"12": labels, "2": labels}, scores),
+        plots.pr_curves({"12": labels, "2": labels}, scores),
+    ):
+        panels = [ax for ax in figure.axes if ax.get_visible()]
+        assert [ax.get_title().split()[0] for ax in panels] == [ABBREVIATIONS[k] for k in (0, 3, 7)]
+        note = " ".join(t.get_text() for t in figure.texts)
+        assert (
+            "left out (no positives" in note
+            and ABBREVIATIONS[1] in note
+            and ABBREVIATIONS[0] not in note.split(":")[1]
+        )
+    support = labels.sum(axis=0)
+    bars = plots.f_measure_bars({"12": np.where(support > 0, 0.5, np.nan)}, support)
+    ticks = [t.get_text().split("\n")[0] for t in bars.axes[0].get_xticklabels()]
+    assert ticks == [ABBREVIATIONS[k] for k in (0, 3, 7)]
+    assert ABBREVIATIONS[25] in " ".join(t.get_text() for t in bars.texts)
