@@ -134,9 +134,15 @@ def export_record(
         raise ValueError(
             f"unknown figure format(s) {', '.join(bad_formats)}; choose from {', '.join(FORMATS)}"
         )
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"the plotted window must be positive, got {seconds} s")
+    if smooth_seconds is not None and smooth_seconds <= 0:
+        raise ValueError(f"the smoothing window must be positive, got {smooth_seconds} s")
     chosen = None
     if not (isinstance(classes, str) and classes == "predicted"):
         chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
+        if not chosen:
+            raise ValueError("no class chosen: name classes (AF,PVC) or ask for 'predicted'")
     names = [m for m in methods if isinstance(m, str)]
     for name in names:
         explainer_class(name)
