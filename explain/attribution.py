@@ -136,27 +136,50 @@ def _grad_cam(scorer: ClassScore, model: nn.Module, x: torch.Tensor, target: int
 class CaptumExplainer(Explainer):
     """What every attribution method shares: one class's score, a baseline, signed or absolute.
 
-    ``baseline`` is a name (``"zeros"``, ``"lowpass"``) or a provider (:mod:`explain.baselines`);
-    methods that do not use one ignore it and report none. ``output`` is ``"logit"`` or
-    ``"probability"``; ``absolute`` keeps magnitudes only. Subclasses implement
-    :meth:`_attribute` on the explained rows.
+    ``baseline`` is a name (``"zeros"``, the default, or ``"lowpass"``) or a provider
+    (:mod:`explain.baselines`), for the methods that use one (``uses_baseline``); ``output`` is
+    ``"logit"`` or ``"probability"``; ``absolute`` keeps magnitudes only. A method's own settings
+    are keyword arguments declared with their defaults in its ``options`` table; they become
+    attributes. Subclasses implement :meth:`_attribute` on the explained rows.
     """
 
+    options: ClassVar[dict[str, Any]] = {}
     _grad_input: ClassVar[bool] = False
 
     def __init__(
         self,
         model: ModelLike,
-        baseline: str | BaselineProvider = "zeros",
+        baseline: str | BaselineProvider | None = None,
         output: str = "logit",
         absolute: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__(model)
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.baseline = resolve_baseline(baseline)
+        if baseline is not None and not self.uses_baseline:
+            raise TypeError(f"{self.name} takes no baseline")
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            allowed = ", ".join(self.options) or "none"
+            raise TypeError(f"{self.name} takes no setting(s) {', '.join(unknown)} (its settings: {allowed})")
+        self.baseline = resolve_baseline("zeros" if baseline is None else baseline)
         self.output = output
         self.absolute = absolute
+        for key, default in self.options.items():
+            setattr(self, key, options.get(key, default))
+        self._check()
+
+    @classmethod
+    def parameters(cls) -> set[str]:
+        names = {"output", "absolute", *cls.options}
+        return names | {"baseline"} if cls.uses_baseline else names
+
+    def settings(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.options}
+
+    def _check(self) -> None:
+        """Validate the method's own settings (nothing to check by default)."""
 
     def attribute(
         self, inp: ExplainInput, target: int | str | None = None
@@ -247,25 +270,14 @@ class IntegratedGradientsExplainer(CaptumExplainer):
     title = "integrated gradients"
     uses_baseline = True
 
-    def __init__(
-        self,
-        model: ModelLike,
-        baseline: str | BaselineProvider = "zeros",
-        output: str = "logit",
-        absolute: bool = False,
-        n_steps: int = IG_STEPS,
-        internal_batch_size: int = 16,
-    ) -> None:
-        super().__init__(model, baseline, output, absolute)
-        if n_steps < 1 or internal_batch_size < 1:
-            raise ValueError(
-                f"n_steps and internal_batch_size must be positive, got {n_steps}, {internal_batch_size}"
-            )
-        self.n_steps = n_steps
-        self.internal_batch_size = internal_batch_size
+    options = {"n_steps": IG_STEPS, "internal_batch_size": 16}
 
-    def settings(self) -> dict[str, Any]:
-        return {"n_steps": self.n_steps, "internal_batch_size": self.internal_batch_size}
+    def _check(self) -> None:
+        if self.n_steps < 1 or self.internal_batch_size < 1:
+            raise ValueError(
+                f"n_steps and internal_batch_size must be positive, "
+                f"got {self.n_steps}, {self.internal_batch_size}"
+            )
 
     def attribute(
         self, inp: ExplainInput, target: int | str | None = None
@@ -306,9 +318,6 @@ class SaliencyExplainer(CaptumExplainer):
     title = "saliency"
     _grad_input = True
 
-    def __init__(self, model: ModelLike, output: str = "logit", absolute: bool = False) -> None:
-        super().__init__(model, "zeros", output, absolute)
-
     def _attribute(self, scorer, x, baselines, target, fs):
         return Saliency(scorer).attribute(x, target=target, abs=False)[0].detach().cpu().numpy(), {}
 
@@ -322,21 +331,7 @@ class GradientShapExplainer(CaptumExplainer):
     title = "GradientShap"
     uses_baseline = True
 
-    def __init__(
-        self,
-        model: ModelLike,
-        baseline: str | BaselineProvider = "zeros",
-        output: str = "logit",
-        absolute: bool = False,
-        n_samples: int = 16,
-        stdevs: float = 0.1,
-    ) -> None:
-        super().__init__(model, baseline, output, absolute)
-        self.n_samples = n_samples
-        self.stdevs = stdevs
-
-    def settings(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "stdevs": self.stdevs}
+    options = {"n_samples": 16, "stdevs": 0.1}
 
     def _attribute(self, scorer, x, baselines, target, fs):
         result = GradientShap(scorer).attribute(
@@ -354,27 +349,7 @@ class OcclusionExplainer(CaptumExplainer):
     title = "occlusion"
     uses_baseline = True
 
-    def __init__(
-        self,
-        model: ModelLike,
-        baseline: str | BaselineProvider = "zeros",
-        output: str = "logit",
-        absolute: bool = False,
-        window_seconds: float = 0.25,
-        stride_seconds: float | None = None,
-        perturbations_per_eval: int = 16,
-    ) -> None:
-        super().__init__(model, baseline, output, absolute)
-        self.window_seconds = window_seconds
-        self.stride_seconds = stride_seconds
-        self.perturbations_per_eval = perturbations_per_eval
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "window_seconds": self.window_seconds,
-            "stride_seconds": self.stride_seconds,
-            "perturbations_per_eval": self.perturbations_per_eval,
-        }
+    options = {"window_seconds": 0.25, "stride_seconds": None, "perturbations_per_eval": 16}
 
     def _attribute(self, scorer, x, baselines, target, fs):
         window = max(1, int(round(self.window_seconds * fs)))
@@ -454,8 +429,7 @@ class GradCamExplainer(CaptumExplainer):
     title = "LayerGradCam (stem)"
     _grad_input = True
 
-    def __init__(self, model: ModelLike, output: str = "logit", absolute: bool = False) -> None:
-        super().__init__(model, "zeros", output, absolute)
+    def _check(self) -> None:
         _stem_layer(self.model)
 
     def _attribute(self, scorer, x, baselines, target, fs):

@@ -76,6 +76,11 @@ class Explainer(ABC):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """The map at the model's input ``[12, n]`` (zero on leads not explained) and its details."""
 
+    @classmethod
+    def parameters(cls) -> set[str]:
+        """Names of the settings the class takes: by default, the parameters of ``__init__``."""
+        return set(inspect.signature(cls.__init__).parameters) - {"self", "model"}
+
     def settings(self) -> dict[str, Any]:
         """The settings the explainer was built with (for reports)."""
         return {}
@@ -108,8 +113,8 @@ def make_explainer(name: str, model: ModelLike, **options: Any) -> Explainer:
 
 
 def own_settings(cls: type[Explainer], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of ``settings`` that ``cls`` takes as parameters."""
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "model"}
+    """The part of ``settings`` that ``cls`` takes (see :meth:`Explainer.parameters`)."""
+    accepted = cls.parameters()
     return {key: value for key, value in settings.items() if key in accepted}
 
 

@@ -37,15 +37,8 @@ def _demo_data(args: argparse.Namespace) -> int:
         out_dir = args.out_dir
         if not 0.0 <= args.label_noise <= 1.0:
             raise ValueError(f"--label-noise must lie in [0, 1], got {args.label_noise}")
-        names = generate_dataset(
-            out_dir,
-            args.n,
-            args.seed,
-            fs=args.fs,
-            seconds=args.seconds,
-            workers=args.workers,
-            label_noise=args.label_noise,
-        )
+        settings = (args.fs, args.seconds, args.workers, args.label_noise)
+        names = generate_dataset(out_dir, args.n, args.seed, *settings)
     elapsed = time.perf_counter() - start
     counts = class_counts(out_dir, names)
     summary = ", ".join(f"{k} {100 * v / len(names):.0f}%" for k, v in counts.most_common())

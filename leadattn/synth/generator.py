@@ -16,18 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from leadattn.data.parallel import progress_map
+from leadattn.synth import classes
 from leadattn.synth.annotations import Annotations, Beat, write_annotations
 from leadattn.synth.beats import BeatShape, Waves, ectopic_beat, p_waves, render, sinus_beat, t_waves
-from leadattn.synth.classes import (
-    LABEL_NOISE,
-    RANGES,
-    RecordSpec,
-    class_code,
-    noisy_labels,
-    sample_labels,
-    sample_spec,
-    validate_labels,
-)
+from leadattn.synth.classes import RecordSpec, sample_labels, sample_spec, validate_labels
 from leadattn.synth.dipole import expand, project, rotation
 from leadattn.synth.noise import electrode_noise, sample_levels
 from leadattn.synth.rhythm import (
@@ -121,7 +113,11 @@ def generate_record(
         if sinus
         else None
     )
-    size = (spec.qrs_size, spec.chest_size, 0.0 if "LQRSV" in spec.labels else RANGES["qrs_size_normal"][0])
+    size = (
+        spec.qrs_size,
+        spec.chest_size,
+        0.0 if "LQRSV" in spec.labels else classes.RANGES["qrs_size_normal"][0],
+    )
     dominant = sinus_beat(
         spec.qrs_kind, spec.qrs_duration, spec.axis, size, spec.t_kind, spec.t_size * spec.attenuation,
         p, turn, rng, fs,
@@ -179,13 +175,15 @@ def generate_record(
     if not inside.any():  # a very short record: describe the beats around it
         inside = ~schedule.ectopic
     rr = schedule.rr_before[inside]
-    written = noisy_labels(spec.labels, rng, label_noise)  # drawn last: the heart is the same either way
+    written = classes.noisy_labels(
+        spec.labels, rng, label_noise
+    )  # drawn last: the heart is the same either way
     annotations = Annotations(
         name=name,
         fs=float(fs),
         samples=n,
         labels=written,
-        dx=tuple(class_code(c) for c in written),
+        dx=tuple(classes.class_code(c) for c in written),
         rhythm="sinus" if sinus else "atrial fibrillation",
         heart_rate=round(heart_rate, 2),
         pr_ms=None if spec.pr is None else round(spec.pr * 1000, 1),
@@ -255,7 +253,7 @@ def generate_dataset(
     fs: float = 500.0,
     seconds: float = 10.0,
     workers: int | None = None,
-    label_noise: float = LABEL_NOISE,
+    label_noise: float = classes.LABEL_NOISE,
 ) -> list[str]:
     """Write ``n`` records ``SYN00001``... with side files into ``out_dir``; returns their names.
 
