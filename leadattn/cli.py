@@ -13,6 +13,7 @@ _MODULES = (
     "leadattn.data.cli",
     "leadattn.synth.cli",
     "leadattn.training.cli",
+    "leadattn.pretrain.cli",
     "leadattn.evaluation.cli",
 )
 

@@ -10,6 +10,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
     cache = build_cache(frame, data_dir, cache_dir, preprocess, rebuild=rebuild)
     train_rows, val_rows = split_rows(frame, config)
     train, val = _cached(cache, train_rows), _cached(cache, val_rows)
+    train = label_subset(train, config.train_fraction)
     for name, rows in (("training", train), ("validation", val)):
         if rows.size == 0:
             raise ValueError(f"manifest {manifest} has no readable {name} records in the chosen folds")
@@ -101,6 +103,19 @@ def split_rows(frame: pd.DataFrame, config: DataConfig) -> tuple[pd.DataFrame, p
     else:
         train = frame[frame["fold"].isin(config.train_folds)]
     return train, frame[frame["fold"].isin(config.val_folds)]
+
+
+def label_subset(indices: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``ceil(fraction * n)`` records of a fixed random order of ``indices`` (sorted).
+
+    The order does not depend on the fraction, so smaller subsets are nested in larger ones and
+    label-efficiency runs differ only in how many labelled records they add.
+    """
+    if fraction >= 1.0:
+        return indices
+    order = np.random.default_rng(0).permutation(indices.size)
+    keep = max(1, math.ceil(fraction * indices.size))
+    return np.sort(indices[order[:keep]])
 
 
 def _cached(cache: SignalCache, rows: pd.DataFrame) -> np.ndarray:

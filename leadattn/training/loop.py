@@ -6,6 +6,8 @@ scores are gathered from all processes, per-class thresholds are tuned on them
 (:func:`leadattn.thresholds.tune_thresholds`), and the challenge metrics are computed with those
 thresholds, so F-measure, accuracy and challenge metric are optimistic for the validation folds
 (evaluate the test fold for unbiased figures); AUROC and AUPRC do not depend on thresholds.
+With ``finetune.init`` the encoder starts from a pretrained checkpoint (``leadattn pretrain``); with
+``finetune.linear_probe`` the encoder is frozen and only the final norm and head learn.
 ``last.pt`` is written after every epoch, ``best.pt`` whenever the monitored metric improves; the
 run stops early after ``run.patience`` epochs without improvement.
 """
@@ -32,6 +34,7 @@ from leadattn import metrics
 from leadattn.checkpoint import save_checkpoint
 from leadattn.labels import CLASS_KEYS
 from leadattn.models import LocalLeadAttentionNet
+from leadattn.pretrained import is_encoder_key, load_encoder
 from leadattn.thresholds import apply_thresholds, tune_thresholds
 from leadattn.training import distributed as dist_utils
 from leadattn.training.augment import Augmenter
@@ -154,7 +157,7 @@ class _Trainer:
         dist_utils.barrier(self.context)
         return splits if splits is not None else load()
 
-    def _setup(self) -> None:
+    def _setup(self, resume: bool) -> None:
         c = self.config
         if c.run.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -187,7 +190,13 @@ class _Trainer:
             num_workers=c.data.workers,
             pin_memory=cuda,
         )
-        self.model = LocalLeadAttentionNet(c.model).to(self.device)
+        self.model = LocalLeadAttentionNet(c.model)
+        if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
+            load_encoder(self.model, c.finetune.init, c.preprocess.to_dict())
+        if c.finetune.linear_probe:
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(not is_encoder_key(name))
+        self.model.to(self.device)
         net: nn.Module = self.model
         if self.context.distributed:
             net = DistributedDataParallel(
@@ -286,7 +295,7 @@ class _Trainer:
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
         started = time.perf_counter()
-        self._setup()
+        self._setup(resume)
         self._start(resume, overwrite)
         c = self.config
         if self.main:
@@ -356,6 +365,8 @@ class _Trainer:
     def _train_epoch(self) -> tuple[float, np.ndarray]:
         c = self.config
         self.net.train()
+        if c.finetune.linear_probe:  # the frozen encoder also keeps its dropout off
+            self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         seen: list[np.ndarray] = []
