@@ -40,7 +40,9 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     overrides = flag_overrides(args)
     if args.resume is not None:
         if args.config is not None:
-            raise ValueError("--config cannot be combined with --resume: a run continues with its own settings")
+            raise ValueError(
+                "--config cannot be combined with --resume: a run continues with its own settings"
+            )
         return run_config(args.resume, overrides, PretrainConfig, CONFIG_KEY)
     if args.config is not None:
         return load_config(args.config, kind=PretrainConfig).replace(overrides)

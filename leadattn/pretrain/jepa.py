@@ -57,7 +57,7 @@ class Predictor(nn.Module):
                 config.heads,
                 config.heads,
                 config.window,
-                shift=i % 2 == 1,
+                offset=(i * (config.window // 2)) % max(config.window, 1),
                 mlp_ratio=config.mlp_ratio,
                 activation=model.activation,
                 dropout=0.0,
@@ -109,7 +109,9 @@ class Jepa(nn.Module):
         self.stem_stride = model.stem_stride
         self.token_stride = model.stem_stride * 2 ** (len(model.dims) - 1)
         if patch_size % self.token_stride:
-            raise ValueError(f"patch size {patch_size} is not a multiple of the token stride {self.token_stride}")
+            raise ValueError(
+                f"patch size {patch_size} is not a multiple of the token stride {self.token_stride}"
+            )
 
     def context_tokens(self, x: torch.Tensor, lead_mask: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Context-encoder tokens ``[B, 12, N, D]`` of signals ``x`` ``[B, 12, T]`` where only the
@@ -149,6 +151,8 @@ class Jepa(nn.Module):
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
         """``target = momentum * target + (1 - momentum) * encoder`` on the encoder's tensors."""
-        for (name, online), target in zip(self.encoder.named_parameters(), self.target.parameters(), strict=True):
+        for (name, online), target in zip(
+            self.encoder.named_parameters(), self.target.parameters(), strict=True
+        ):
             if is_encoder_key(name):
                 target.lerp_(online.detach(), 1.0 - momentum)

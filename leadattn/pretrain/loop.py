@@ -120,7 +120,9 @@ class _Pretrainer:
         c = self.config
         torch.manual_seed(c.run.seed)
         self.splits = self._data()
-        self.train_set = CropDataset(self.splits.cache.path, self.splits.train, c.crop_samples, None, c.run.seed)
+        self.train_set = CropDataset(
+            self.splits.cache.path, self.splits.train, c.crop_samples, None, c.run.seed
+        )
         self.val_set = CropDataset(self.splits.cache.path, self.splits.val, c.val_crop_samples)
         self.sampler = EpochSampler(len(self.train_set), c.run.seed, self.context.rank, self.context.world)
         cuda = self.device.type == "cuda"
@@ -290,7 +292,9 @@ class _Pretrainer:
                 self.scheduler.step()
                 self.step += 1
                 self.jepa.update_target(ema_momentum(c, self.step, total_steps))
-                total += torch.stack([out.loss.detach(), out.target_std, out.target_std_min]).double() * x.shape[0]
+                total += (
+                    torch.stack([out.loss.detach(), out.target_std, out.target_std_min]).double() * x.shape[0]
+                )
                 count += x.shape[0]
                 if i % 10 == 9 or i == self.steps_per_epoch - 1:
                     mean = total[0].item() / count
@@ -312,7 +316,7 @@ class _Pretrainer:
         total, std, count = 0.0, 0.0, 0
         for x, mask, _, k in self.val_loader:
             # the masks of a validation record depend on its position only: the same every epoch
-            masks = batch_masks(self.config, x.shape[0], x.shape[-1], (-1, int(k[0])))
+            masks = batch_masks(self.config, x.shape[0], x.shape[-1], (1 << 30, int(k[0])))
             with self._autocast():
                 out = self.jepa(*self._step_inputs(x, mask, masks))
             total += float(out.loss) * x.shape[0]
