@@ -1,11 +1,12 @@
 """Everything about one record's explanation, written to a folder.
 
-``predictions.json`` holds the record's class scores (the whole record, scored as
-:func:`leadattn.inference.predict_signal` scores it), the thresholds, the predicted classes, the
-classes explained and, per map, its file names and details (method, class, output, baseline,
-IntegratedGradients' convergence delta...). Each map is a CSV (and a Parquet file when pyarrow, the ``tables``
-extra, is installed) named ``<method>_<class>`` (``attention`` for attention, which does not depend on the
-class), and a figure in each asked format when pmecg is installed.
+``predictions.json`` holds the record's class scores (the whole record, scored by the checkpoint's
+:class:`leadattn.inference.Predictor` exactly as evaluation scores it), the thresholds of the explained
+lead subset, the predicted classes, the classes explained and, per map, its file names and details
+(method, class, output, baseline, IntegratedGradients' convergence delta...). Each map is a CSV (and a
+Parquet file when pyarrow, the ``tables`` extra, is installed) named ``<method>_<class>`` (``attention``
+for attention, which does not depend on the class), and a figure in each asked format when pmecg is
+installed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from explain.frames import to_record_frame
 from explain.inputs import (
     LeadsSpec,
     ModelLike,
+    as_predictor,
     as_record,
     class_scores,
     predicted_classes,
@@ -38,8 +40,7 @@ from explain.inputs import (
 from explain.normalise import EmptyMapError
 from explain.plotting import FORMATS, INSTALL_HINT, plot, plotting_available, save_figure
 from leadattn.checkpoint import load_model
-from leadattn.data import Record, preprocess_record
-from leadattn.inference import predict_signal, whole_record_config
+from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
 
 EXPLAIN_METHODS = ("attention", *METHODS)
@@ -128,8 +129,9 @@ def export_record(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    whole, _ = preprocess_record(record, whole_record_config(config))
-    scores = predict_signal(network, whole, inp.mask)
+    predictor = as_predictor(loaded)
+    scores = predictor.probabilities([record], [inp.leads])[0, 0]
+    thresholds = predictor.thresholds_for(inp.mask)
     _, explained_scores = class_scores(network, inp)
     predicted = np.flatnonzero(scores >= thresholds).tolist()
     notes: list[str] = []

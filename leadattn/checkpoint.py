@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, loaded without unpickling arbitrary objects.
 
 A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
-it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``,
+it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``
+(a mapping from lead subset ``"12"``, ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26
+serves every subset), ``threshold_fallback`` (per subset, the classes whose threshold was not tuned),
 ``train_config``, ``epoch``, ``step``, ``metrics`` and, for resuming, ``optimizer_state``,
 ``scheduler_state``, ``scaler_state``, ``rng_state`` and ``history``.
 """
@@ -18,8 +20,9 @@ import numpy as np
 import torch
 
 from leadattn.data.preprocess import PreprocessConfig
-from leadattn.labels import CLASS_KEYS, NUM_CLASSES
+from leadattn.labels import CLASS_KEYS
 from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.thresholds import threshold_table
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
@@ -102,7 +105,7 @@ class LoadedModel:
     model: LocalLeadAttentionNet
     preprocess: PreprocessConfig
     classes: tuple[str, ...]
-    thresholds: np.ndarray
+    thresholds: dict[str, np.ndarray]
     train_config: dict
     payload: dict
 
@@ -115,12 +118,14 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
         model.load_state_dict(payload["model_state"])
     except (TypeError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} does not match this model code: {error}") from None
-    thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
-    if thresholds.shape != (NUM_CLASSES,):
-        raise CheckpointError(f"checkpoint {path} has {thresholds.size} thresholds, expected {NUM_CLASSES}")
+    try:
+        thresholds = threshold_table(payload["thresholds"])
+        preprocess = PreprocessConfig.from_dict(payload["preprocess"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
     return LoadedModel(
         model=model.to(map_location).eval(),
-        preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
+        preprocess=preprocess,
         classes=tuple(payload["classes"]),
         thresholds=thresholds,
         train_config=dict(payload.get("train_config", {})),

@@ -15,6 +15,7 @@ _MODULES = (
     "leadattn.training.cli",
     "leadattn.pretrain.cli",
     "leadattn.evaluation.cli",
+    "leadattn.prediction",
 )
 
 

@@ -143,7 +143,8 @@ def test_export_explains_the_top_class_when_none_reaches_its_threshold(tmp_path,
     from leadattn.checkpoint import load_model
 
     loaded = load_model(checkpoint)
-    loaded.thresholds[:] = 1.0
+    for values in loaded.thresholds.values():
+        values[:] = 1.0
     result = export_record(loaded, make_record(seconds=2.0), tmp_path, methods=["grad_cam"], formats=())
     assert result.predictions["predicted"] == []
     top = max(result.predictions["scores"], key=result.predictions["scores"].get)

@@ -12,11 +12,35 @@ from leadattn.data.preprocess import PreprocessConfig
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    result = prepare(args.data_dir, args.out, workers=args.workers)
-    print(f"{len(result.manifest)} records -> {args.out}")
+    try:
+        result = prepare(
+            args.data_dir,
+            args.out,
+            workers=args.workers,
+            patients=args.patients,
+            record_column=args.record_column,
+            patient_column=args.patient_column,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(result.manifest)} records in {result.manifest['group'].nunique()} fold groups -> {args.out}")
     if len(result.errors):
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_counts.items()))
         print(f"skipped {len(result.errors)} unreadable record(s) ({kinds}); see {args.out}.errors.csv")
+    if len(result.duplicates):
+        copies = result.duplicates["digest"].nunique()
+        print(
+            f"{len(result.duplicates)} records are copies of {copies} signal(s), each kept in one fold; "
+            f"see {args.out}.duplicates.csv"
+        )
+    if len(result.unmatched):
+        problems = result.unmatched["problem"].value_counts()
+        print(
+            f"patient table: {problems.get('not_in_folder', 0)} record(s) not in the folder, "
+            f"{problems.get('not_in_table', 0)} record(s) of the folder not in the table (each its own "
+            f"group); see {args.out}.unmatched.csv"
+        )
     if result.manifest.empty:
         print(f"error: no readable record under {args.data_dir}", file=sys.stderr)
         return 1
@@ -43,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--patients",
+        type=Path,
+        default=None,
+        help="CSV of record -> patient: a patient's records share a fold",
+    )
+    p.add_argument("--record-column", default="record", help="record-name column of --patients")
+    p.add_argument(
+        "--patient-column", default="patient", help="patient column of --patients (PTB-XL: patient_id)"
+    )
     p.set_defaults(func=_prepare)
 
     defaults = PreprocessConfig()

@@ -56,8 +56,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0: none)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
-    parser.add_argument("--window", type=int, default=5000, help="window length in samples after resampling")
-    parser.add_argument("--hop", type=int, default=2500, help="step between windows in samples")
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="window scored at once, in seconds (default: the checkpoint's validation window, 10 s)",
+    )
+    parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
     parser.add_argument("--combine", choices=("mean", "max"), default="mean", help="how windows are combined")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ...")
@@ -99,8 +103,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         bootstrap=args.bootstrap,
         seed=args.seed,
-        window=args.window,
-        hop=args.hop,
+        window_seconds=args.window,
+        hop_seconds=args.hop,
         combine=args.combine,
         batch_size=args.batch_size,
         device=args.device,
@@ -112,6 +116,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"{'leads':>12} " + " ".join(f"{METRIC_TITLES[m]:>16}" for m in metrics.HEADLINE))
     for name, result in report.results.items():
         print(f"{name:>12} " + " ".join(f"{result.scores[m]:>16.3f}" for m in metrics.HEADLINE))
+    for text in report.info.get("warnings", []):
+        print(f"warning: {text}", file=sys.stderr)
     print(f"report: {args.out / 'report.md'}")
     return 0
 

@@ -108,7 +108,7 @@ class _Pretrainer:
         self.main = context.is_main
 
     def _data(self) -> Splits:
-        load = partial(load_splits, self.config.data, self.config.preprocess)
+        load = partial(load_splits, self.config.data, self.config.preprocess, unlabelled=True)
         splits = load() if self.main else None
         dist_utils.barrier(self.context)
         if splits is None and self.context.local_rank == 0:

@@ -168,6 +168,8 @@ class RunConfig:
     compile: bool = False
     deterministic: bool = False
     threshold_objective: Literal["challenge", "f_measure"] = "challenge"
+    threshold_min_positives: int = 5
+    val_subsets: tuple[int, ...] = (12, 6, 4, 3, 2)
     monitor: str = "challenge_metric"
     patience: int = 10
     tensorboard: bool = True
@@ -176,6 +178,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check(self.monitor in MONITORS, f"run.monitor must be one of {', '.join(MONITORS)}")
         _check(self.patience >= 0, "run.patience must be >= 0 (0 disables early stopping)")
+        _check(self.threshold_min_positives >= 0, "run.threshold_min_positives must be >= 0")
+        _check(
+            bool(self.val_subsets) and set(self.val_subsets) <= set(LEAD_SUBSETS),
+            f"run.val_subsets must list lead subset sizes among {', '.join(map(str, LEAD_SUBSETS))}",
+        )
         _check(bool(self.out), "run.out must name a folder")
 
 
