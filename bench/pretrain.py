@@ -117,7 +117,7 @@ def test_scores(checkpoint: Path, config: TrainConfig, seconds: float) -> dict[s
         scores.append(torch.sigmoid(loaded.model(x, mask)).numpy().astype(np.float64))
         labels.append(torch.stack([i[2] for i in items]).numpy() > 0.5)
     y, s = np.concatenate(labels), np.concatenate(scores)
-    result = metrics.score(y, s, apply_thresholds(s, loaded.thresholds))
+    result = metrics.score(y, s, apply_thresholds(s, loaded.thresholds["12"]))
     return {
         "auroc": float(result["auroc"]),
         "challenge": float(result["challenge_metric"]),
@@ -180,9 +180,10 @@ def run_dataset(args: argparse.Namespace, name: str, manifest: Path | None) -> d
 def table(name: str, report: dict) -> str:
     runs = report["runs"]
     lines = [
-        f"{name}: pretraining on {report['pretrain']['records']} records, {report['pretrain']['epochs']} epochs",
-        "| labels | scratch AUROC | fine-tuned AUROC | linear probe AUROC | scratch challenge | fine-tuned challenge "
-        "| linear probe challenge |",
+        f"{name}: pretraining on {report['pretrain']['records']} records, "
+        f"{report['pretrain']['epochs']} epochs",
+        "| labels | scratch AUROC | fine-tuned AUROC | linear probe AUROC | scratch challenge "
+        "| fine-tuned challenge | linear probe challenge |",
         "|---|---|---|---|---|---|---|",
     ]
     for fraction in FRACTIONS:
@@ -197,7 +198,8 @@ def table(name: str, report: dict) -> str:
         )
     pre, sup = report["pretrain"]["records_per_s"], runs["scratch_100"]["records_per_s"]
     lines.append(
-        f"throughput: pretraining {pre:.1f} records/s, supervised training {sup:.1f} records/s ({pre / sup:.2f}x)"
+        f"throughput: pretraining {pre:.1f} records/s, supervised training {sup:.1f} records/s "
+        f"({pre / sup:.2f}x)"
     )
     return "\n".join(lines)
 
