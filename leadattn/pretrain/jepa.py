@@ -113,39 +113,64 @@ class Jepa(nn.Module):
                 f"patch size {patch_size} is not a multiple of the token stride {self.token_stride}"
             )
 
-    def context_tokens(self, x: torch.Tensor, lead_mask: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def context_tokens(
+        self,
+        x: torch.Tensor,
+        lead_mask: torch.Tensor,
+        context: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Context-encoder tokens ``[B, 12, N, D]`` of signals ``x`` ``[B, 12, T]`` where only the
         patches of ``context`` (bool ``[B, 12, patches]``) are seen."""
         visible = context.repeat_interleave(self.patch_size, dim=-1) & lead_mask[:, :, None]
-        tokens = self.encoder.embed(x * visible.to(x.dtype))
+        tokens = self.encoder.embed(x * visible.to(x.dtype), lengths)
         key_mask = context.repeat_interleave(self.patch_size // self.stem_stride, dim=-1)
+        if lengths is not None:
+            key_mask = key_mask & self.encoder.token_keys(lengths, lead_mask, x.shape[-1])
         return self.encoder.encode(tokens, lead_mask, key_mask=key_mask)
 
     @torch.no_grad()
-    def target_tokens(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+    def target_tokens(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Layer-normed target-encoder tokens ``[B, 12, N, D]`` of the whole record."""
         x = x * lead_mask[:, :, None].to(x.dtype)
-        h = self.target.encode(self.target.embed(x), lead_mask)
+        keys = None if lengths is None else self.target.token_keys(lengths, lead_mask, x.shape[-1])
+        h = self.target.encode(self.target.embed(x, lengths), lead_mask, key_mask=keys)
         return F.layer_norm(h.float(), h.shape[-1:])
 
     def forward(
-        self, x: torch.Tensor, lead_mask: torch.Tensor, context: torch.Tensor, target: torch.Tensor
+        self,
+        x: torch.Tensor,
+        lead_mask: torch.Tensor,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        lengths: torch.Tensor | None = None,
     ) -> JepaOutput:
         """Loss for signals ``x`` ``[B, 12, T]``, ``lead_mask`` ``[B, 12]`` and the context and target
-        patch grids ``[B, 12, patches]`` of :meth:`leadattn.masks.MaskBatch.grids`."""
+        patch grids ``[B, 12, patches]`` of :meth:`leadattn.masks.MaskBatch.grids`. ``lengths`` (``[B]``
+        samples) marks zero padding after shorter records: its patches are neither context nor target."""
+        patches = context.shape[-1]
+        valid = torch.ones(x.shape[0], patches, dtype=torch.bool, device=x.device)
+        if lengths is not None:
+            starts = torch.arange(patches, device=x.device) * self.patch_size
+            valid = starts[None, :] < lengths.to(x.device)[:, None]
+            context, target = context & valid[:, None, :], target & valid[:, None, :]
         per_patch = self.patch_size // self.token_stride
         context_grid = context.repeat_interleave(per_patch, dim=-1)
         target_grid = target.repeat_interleave(per_patch, dim=-1) & lead_mask[:, :, None]
-        predicted = self.predictor(self.context_tokens(x, lead_mask, context), context_grid, lead_mask)
-        wanted = self.target_tokens(x, lead_mask)
+        predicted = self.predictor(
+            self.context_tokens(x, lead_mask, context, lengths), context_grid, lead_mask
+        )
+        wanted = self.target_tokens(x, lead_mask, lengths)
         if self.loss_kind == "l1":
             error = F.l1_loss(predicted.float(), wanted, reduction="none")
         else:
             error = F.smooth_l1_loss(predicted.float(), wanted, reduction="none")
         weight = target_grid.to(error.dtype)
         loss = (error.mean(dim=-1) * weight).sum() / weight.sum().clamp(min=1.0)
-        present = wanted[lead_mask]  # [present leads, N, D]
-        std = present.reshape(-1, present.shape[-1]).std(dim=0)
+        seen = lead_mask[:, :, None] & valid.repeat_interleave(per_patch, dim=-1)[:, None, :]
+        std = wanted[seen].std(dim=0)  # over the real tokens of present leads
         return JepaOutput(loss, std.mean(), std.min())
 
     @torch.no_grad()

@@ -252,14 +252,11 @@ class _Pretrainer:
             "seconds": time.perf_counter() - started,
         }
 
-    def _step_inputs(self, x: torch.Tensor, mask: torch.Tensor, masks: MaskBatch) -> tuple[torch.Tensor, ...]:
+    def _step_inputs(
+        self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor, masks: MaskBatch
+    ) -> tuple[torch.Tensor, ...]:
         context, target = masks.grids()
-        return (
-            x.to(self.device, non_blocking=True),
-            mask.to(self.device, non_blocking=True),
-            context.to(self.device, non_blocking=True),
-            target.to(self.device, non_blocking=True),
-        )
+        return tuple(t.to(self.device, non_blocking=True) for t in (x, mask, context, target, lengths))
 
     def _train_epoch(self) -> tuple[float, float, float, int]:
         c = self.config
@@ -277,11 +274,10 @@ class _Pretrainer:
         )
         started = time.perf_counter()
         with bar:
-            for i, (x, mask, _, _) in enumerate(self.train_loader):
+            for i, (x, mask, lengths, _, _) in enumerate(self.train_loader):
                 masks = batch_masks(c, x.shape[0], x.shape[-1], (self.epoch, i, self.context.rank))
-                x, mask, context, target = self._step_inputs(x, mask, masks)
                 with self._autocast():
-                    out = self.net(x, mask, context, target)
+                    out = self.net(*self._step_inputs(x, mask, lengths, masks))
                 self.scaler.scale(out.loss).backward()
                 if c.optim.grad_clip > 0:
                     self.scaler.unscale_(self.optimizer)
@@ -314,11 +310,11 @@ class _Pretrainer:
     def _validate(self) -> tuple[float, float]:
         self.jepa.eval()
         total, std, count = 0.0, 0.0, 0
-        for x, mask, _, k in self.val_loader:
+        for x, mask, lengths, _, k in self.val_loader:
             # the masks of a validation record depend on its position only: the same every epoch
             masks = batch_masks(self.config, x.shape[0], x.shape[-1], (1 << 30, int(k[0])))
             with self._autocast():
-                out = self.jepa(*self._step_inputs(x, mask, masks))
+                out = self.jepa(*self._step_inputs(x, mask, lengths, masks))
             total += float(out.loss) * x.shape[0]
             std += float(out.target_std) * x.shape[0]
             count += x.shape[0]
