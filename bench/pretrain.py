@@ -115,7 +115,7 @@ def test_scores(checkpoint: Path, config: TrainConfig, seconds: float) -> dict[s
         x = torch.stack([i[0] for i in items])
         mask = torch.stack([i[1] for i in items])
         scores.append(torch.sigmoid(loaded.model(x, mask)).numpy().astype(np.float64))
-        labels.append(torch.stack([i[2] for i in items]).numpy() > 0.5)
+        labels.append(torch.stack([i[3] for i in items]).numpy() > 0.5)
     y, s = np.concatenate(labels), np.concatenate(scores)
     result = metrics.score(y, s, apply_thresholds(s, loaded.thresholds["12"]))
     return {
@@ -140,7 +140,8 @@ def _test_indices(splits: Splits, folds: set[int]) -> np.ndarray:
 def run_dataset(args: argparse.Namespace, name: str, manifest: Path | None) -> dict:
     started = time.perf_counter()
     config = pretrain_config(args, name, manifest)
-    result = pretrain(config, overwrite=True)
+    finished = Path(config.run.out, "last.pt").is_file()  # an interrupted benchmark reuses its pretraining
+    result = pretrain(config, resume=finished, overwrite=not finished)
     history = result.history
     report: dict = {
         "pretrain": {
