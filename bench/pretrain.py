@@ -94,6 +94,7 @@ def train_config(
         "data.crop_seconds": args.train_crop_seconds,
         "optim.epochs": args.epochs,
         "run.patience": 0,
+        "run.val_subsets": [12],  # the test fold is scored with 12 leads; validation matches it
         "run.out": str(args.out / name / f"{mode}_{round(100 * fraction)}"),
     }
     if mode != "scratch":
