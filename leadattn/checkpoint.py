@@ -58,8 +58,17 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, checking that it is complete."""
+PRETRAINED_KIND = "pretrained_encoder"
+"""``kind`` of the checkpoints ``leadattn pretrain`` writes: an encoder without a trained head."""
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    required: tuple[str, ...] = REQUIRED_KEYS,
+) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, checking that it holds ``required``
+    (by default, what a classifier needs)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -72,7 +81,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a leadattn checkpoint dict")
-    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if payload.get("kind") == PRETRAINED_KIND and "thresholds" in required:
+        raise CheckpointError(
+            f"checkpoint {path} is a pretrained encoder (from `leadattn pretrain`), not a trained "
+            f"classifier: fine-tune it first with `leadattn train --init {path}`"
+        )
+    missing = [k for k in required if k not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     if payload["format_version"] != FORMAT_VERSION:
@@ -80,7 +94,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} has format {payload['format_version']}, "
             f"this leadattn reads format {FORMAT_VERSION}"
         )
-    if tuple(payload["classes"]) != CLASS_KEYS:
+    if "classes" in required and tuple(payload["classes"]) != CLASS_KEYS:
         raise CheckpointError(f"checkpoint {path} was trained on other classes than leadattn.labels")
     return payload
 
