@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import yaml
 
-from leadattn.checkpoint import CheckpointError
-from leadattn.data import RecordError
 from leadattn.pretrain.config import PretrainConfig
 from leadattn.pretrain.loop import CONFIG_KEY, pretrain
 from leadattn.training.checkpoints import run_config
 from leadattn.training.cli import add_run_arguments, flag_overrides
 from leadattn.training.config import bundled_config, load_config
-from leadattn.training.loop import TrainingError
-
-_EXPECTED = (CheckpointError, RecordError, TrainingError, FileNotFoundError, ValueError, KeyError)
 
 DESCRIPTION = """Self-supervised pretraining of the network's encoder (JEPA): a context encoder sees part of
 each record, a predictor guesses the representations an EMA target encoder gives to the hidden
@@ -51,16 +45,11 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pretrain, then print where the encoder is and how to fine-tune it."""
-    try:
-        config = resolve_config(args)
-        if args.print_config:
-            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
-            return 0
-        result = pretrain(config, resume=args.resume is not None, overwrite=args.overwrite)
-    except _EXPECTED as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    config = resolve_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    result = pretrain(config, resume=args.resume is not None, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = result.history[-1] if result.history else {}
