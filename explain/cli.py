@@ -16,13 +16,22 @@ import torch
 
 from explain.attribution import IG_STEPS
 from explain.baselines import BASELINES, SinusRhythmBaseline
+from explain.clusters import ClusterFileError
 from explain.explainer import EXPLAINERS, explainer_class
 from explain.export import check_output_folder, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
 from leadattn.checkpoint import CheckpointError, load_model
 from leadattn.data import RecordError
 
-_EXPECTED_ERRORS = (RecordError, CheckpointError, FileNotFoundError, ValueError, KeyError, TypeError)
+_EXPECTED_ERRORS = (
+    RecordError,
+    CheckpointError,
+    ClusterFileError,
+    FileNotFoundError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 
 def _names(text: str) -> list[str]:
@@ -79,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps", type=int, default=None, help=f"Integrated Gradients steps (default: {IG_STEPS})"
     )
     parser.add_argument(
+        "--clusters",
+        default=None,
+        help="cluster file fitted on this checkpoint (leadattn-explain-clusters fit): add the clusters",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -129,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=args.layout,
             seconds=args.seconds or None,
             smooth_seconds=args.smooth,
+            clusters=args.clusters,
             progress=True,
         )
     except _EXPECTED_ERRORS as error:

@@ -1,11 +1,14 @@
 """Everything about one record's explanation, written to a folder.
 
-``predictions.json`` holds the record's class scores (the whole record, scored as
-:func:`leadattn.inference.predict_signal` scores it), the thresholds, the predicted classes, the
-classes explained and, per map, its file names and details (method, class, output, baseline,
-IntegratedGradients' convergence delta...). Each map is a CSV (and a Parquet file when pyarrow, the ``tables``
-extra, is installed) named ``<method>_<class>`` (``attention`` for attention, which does not depend on the
-class), and a figure in each asked format when pmecg is installed.
+``predictions.json`` holds the record's class scores (the whole record, scored by the checkpoint's
+:class:`leadattn.inference.Predictor` exactly as evaluation scores it), the thresholds of the explained
+lead subset, the predicted classes, the classes explained and, per map, its file names and details
+(method, class, output, baseline, IntegratedGradients' convergence delta...) and, with a cluster file,
+the record's clusters (view, blocks, names, proportions per lead, mean entropy). Each map is a CSV (and
+a Parquet file when pyarrow, the ``tables`` extra, is installed) named ``<method>_<class>``
+(``attention`` for attention, which does not depend on the class), and a figure in each asked format
+when pmecg is installed; clusters add ``clusters`` (cluster id per sample), ``cluster_entropy``,
+``cluster_proportions`` and the ``clusters`` figure (:mod:`explain.clusters`).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from explain.attribution import ConvergenceWarning
+from explain.clusters import ClusterModel, plot_clusters, record_clusters
 from explain.explainer import EXPLAINERS, Explainer, explainer_class, make_explainers
 from explain.frames import to_record_frame
 from explain.inputs import (
     LeadsSpec,
     ModelLike,
+    as_predictor,
     as_record,
     class_scores,
     predicted_classes,
@@ -38,8 +43,7 @@ from explain.inputs import (
 from explain.normalise import EmptyMapError
 from explain.plotting import FORMATS, INSTALL_HINT, plot, plotting_available, save_figure
 from leadattn.checkpoint import load_model
-from leadattn.data import Record, preprocess_record
-from leadattn.inference import predict_signal, whole_record_config
+from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
 
 
@@ -116,6 +120,7 @@ def export_record(
     layout: str = "4x3",
     seconds: float | None = 10.0,
     smooth_seconds: float | None = None,
+    clusters: ClusterModel | str | Path | None = None,
     progress: bool = False,
 ) -> ExportResult:
     """Explain ``record`` with every method in ``methods`` for ``classes`` and write the results.
@@ -127,7 +132,9 @@ def export_record(
     (the top class when none is). ``formats`` are figure formats; pass ``()`` for no figures;
     figures show ``seconds`` of the record, maps smoothed over ``smooth_seconds`` (tables are never
     smoothed). A map that does not depend on the class (attention) is written once, the others
-    once per class. The output folder is checked and created before any work starts.
+    once per class. ``clusters`` (a :class:`~explain.clusters.ClusterModel` or its file, fitted on
+    this checkpoint) adds the record's cluster frames, proportions and figure. The output folder
+    is checked and created before any work starts.
     """
     bad_formats = [f for f in formats if f not in FORMATS]
     if bad_formats:
@@ -147,6 +154,8 @@ def export_record(
     for name in names:
         explainer_class(name)
     out = check_output_folder(out_dir)
+    if isinstance(clusters, str | Path):
+        clusters = ClusterModel.load(clusters)
     loaded = load_model(model) if isinstance(model, str | Path) else model
     network, config, thresholds = unwrap(loaded)
     built = iter(make_explainers(names, loaded, settings) if names else [])
@@ -165,8 +174,9 @@ def export_record(
     record = as_record(record)
     inp = prepare_input(record, config, leads)
 
-    whole, _ = preprocess_record(record, whole_record_config(config))
-    scores = predict_signal(network, whole, inp.mask)
+    predictor = as_predictor(loaded)
+    scores = predictor.probabilities([record], [inp.leads])[0, 0]
+    thresholds = predictor.thresholds_for(inp.mask)
     _, explained_scores = class_scores(network, inp)
     predicted = np.flatnonzero(scores >= thresholds).tolist()
     notes: list[str] = []
@@ -223,6 +233,34 @@ def export_record(
                 entry["files"] += [p.name for p in figures]
         maps.append(entry)
 
+    cluster_info = None
+    if clusters is not None:
+        found = record_clusters(loaded, clusters, record, leads)
+        cluster_info = {
+            "view": clusters.view,
+            "blocks": list(clusters.blocks),
+            "names": found.names,
+            "proportions": found.proportions.dropna().to_dict("index"),
+            "mean_entropy": float(np.nanmean(found.entropy.to_numpy())),
+            "files": [],
+        }
+        for name, frame in (
+            ("clusters", found.ids),
+            ("cluster_entropy", found.entropy),
+            ("cluster_proportions", found.proportions),
+        ):
+            tables = _write_table(frame, out / name)
+            result.tables += tables
+            cluster_info["files"] += [p.name for p in tables]
+        if draw:
+            rhythm = "II" if "II" in inp.leads else inp.leads[0]
+            figure = plot_clusters(
+                record, found, layout=layout, rhythm_strip=rhythm, seconds=seconds, predictions=top
+            )
+            figures = save_figure(figure, out / "clusters", formats)
+            result.figures += figures
+            cluster_info["files"] += [p.name for p in figures]
+
     predictions = {
         "record": record.name,
         "fs": float(record.fs),
@@ -236,6 +274,7 @@ def export_record(
         "predicted": list(top),
         "explained_classes": [ABBREVIATIONS[k] for k in targets],
         "maps": maps,
+        "clusters": cluster_info,
         "notes": notes,
     }
     result.predictions = _jsonable(predictions)

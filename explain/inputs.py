@@ -19,12 +19,13 @@ from torch import nn
 
 from leadattn.checkpoint import LoadedModel
 from leadattn.data import PreprocessConfig, Record, preprocess_record, read_record
+from leadattn.inference import Predictor
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES, class_index
 from leadattn.leads import LEADS, resolve_leads
 from leadattn.models import eval_mode
 
 LeadsSpec = int | str | Sequence[str] | None
-ModelLike = nn.Module | LoadedModel
+ModelLike = nn.Module | LoadedModel | Predictor
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,26 @@ class ExplainInput:
         return torch.from_numpy(self.mask).to(device)
 
 
+def as_predictor(model: ModelLike) -> Predictor:
+    """The :class:`~leadattn.inference.Predictor` of a predictor, a loaded checkpoint or a bare model
+    (default preprocessing, thresholds 0.5)."""
+    if isinstance(model, Predictor):
+        return model
+    if isinstance(model, LoadedModel):
+        return Predictor.from_checkpoint(model, device="cpu")
+    if isinstance(model, nn.Module):
+        return Predictor(model, PreprocessConfig(), device="cpu")
+    raise TypeError(f"expected a Predictor, a LoadedModel or a model, got {type(model).__name__}")
+
+
 def unwrap(model: ModelLike) -> tuple[nn.Module, PreprocessConfig, np.ndarray]:
-    """Model, preprocessing and thresholds of a loaded checkpoint or a bare model.
+    """Model, preprocessing and 12-lead thresholds of a predictor, a loaded checkpoint or a bare model.
 
     A bare model is assumed to take the default preprocessing; its thresholds are 0.5.
     """
-    if isinstance(model, LoadedModel):
-        return model.model, model.preprocess, np.asarray(model.thresholds, dtype=np.float64)
+    if isinstance(model, Predictor | LoadedModel):
+        predictor = as_predictor(model)
+        return predictor.model, predictor.preprocess, predictor.thresholds["12"]
     if isinstance(model, nn.Module):
         return model, PreprocessConfig(), np.full(NUM_CLASSES, 0.5)
     raise TypeError(

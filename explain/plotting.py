@@ -163,7 +163,7 @@ def plot(
     returns the matplotlib figure.
 
     ``frame`` must be a map of this record (columns among its leads, one row per sample), as made
-    by :func:`explain.attention_frame` or :func:`explain.attribution_frame`. ``polarity``,
+    by an explainer's ``explain`` (:mod:`explain.explainer`). ``polarity``,
     ``scope``, ``absolute``, ``smooth_seconds`` and ``quantile`` (the magnitude drawn at full
     strength; larger values are clipped) go to :func:`explain.normalise.normalise`. The
     figure shows ``seconds`` from ``start`` (None: the whole record). ``predictions`` (class ->

@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, loaded without unpickling arbitrary objects.
 
 A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
-it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``,
+it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``
+(a mapping from lead subset ``"12"``, ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26
+serves every subset), ``threshold_fallback`` (per subset, the classes whose threshold was not tuned),
 ``train_config``, ``epoch``, ``step``, ``metrics`` and, for resuming, ``optimizer_state``,
 ``scheduler_state``, ``scaler_state``, ``rng_state`` and ``history``.
 """
@@ -18,14 +20,16 @@ import numpy as np
 import torch
 
 from leadattn.data.preprocess import PreprocessConfig
-from leadattn.labels import CLASS_KEYS, NUM_CLASSES
+from leadattn.errors import LeadattnError
+from leadattn.labels import CLASS_KEYS
 from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.thresholds import threshold_table
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
 
 
-class CheckpointError(Exception):
+class CheckpointError(LeadattnError):
     """A checkpoint that is missing, damaged, or does not fit this version of leadattn."""
 
 
@@ -54,21 +58,35 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, checking that it is complete."""
+PRETRAINED_KIND = "pretrained_encoder"
+"""``kind`` of the checkpoints ``leadattn pretrain`` writes: an encoder without a trained head."""
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    required: tuple[str, ...] = REQUIRED_KEYS,
+) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, checking that it holds ``required``
+    (by default, what a classifier needs)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
+    except Exception:  # torch raises several types for truncated or foreign files
         raise CheckpointError(
-            f"checkpoint {path} cannot be read (damaged or not a leadattn checkpoint): "
-            f"{type(error).__name__}: {error}"
+            f"checkpoint {path} cannot be read: the file is damaged or truncated, or is not a "
+            "leadattn checkpoint"
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a leadattn checkpoint dict")
-    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if payload.get("kind") == PRETRAINED_KIND and "thresholds" in required:
+        raise CheckpointError(
+            f"checkpoint {path} is a pretrained encoder (from `leadattn pretrain`), not a trained "
+            f"classifier: fine-tune it first with `leadattn train --init {path}`"
+        )
+    missing = [k for k in required if k not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     if payload["format_version"] != FORMAT_VERSION:
@@ -76,7 +94,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} has format {payload['format_version']}, "
             f"this leadattn reads format {FORMAT_VERSION}"
         )
-    if tuple(payload["classes"]) != CLASS_KEYS:
+    if "classes" in required and tuple(payload["classes"]) != CLASS_KEYS:
         raise CheckpointError(f"checkpoint {path} was trained on other classes than leadattn.labels")
     return payload
 
@@ -88,7 +106,7 @@ class LoadedModel:
     model: LocalLeadAttentionNet
     preprocess: PreprocessConfig
     classes: tuple[str, ...]
-    thresholds: np.ndarray
+    thresholds: dict[str, np.ndarray]
     train_config: dict
     payload: dict
 
@@ -101,12 +119,14 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
         model.load_state_dict(payload["model_state"])
     except (TypeError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} does not match this model code: {error}") from None
-    thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
-    if thresholds.shape != (NUM_CLASSES,):
-        raise CheckpointError(f"checkpoint {path} has {thresholds.size} thresholds, expected {NUM_CLASSES}")
+    try:
+        thresholds = threshold_table(payload["thresholds"])
+        preprocess = PreprocessConfig.from_dict(payload["preprocess"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
     return LoadedModel(
         model=model.to(map_location).eval(),
-        preprocess=PreprocessConfig.from_dict(payload["preprocess"]),
+        preprocess=preprocess,
         classes=tuple(payload["classes"]),
         thresholds=thresholds,
         train_config=dict(payload.get("train_config", {})),

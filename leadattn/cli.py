@@ -1,38 +1,49 @@
-"""The ``leadattn`` command: one entry point whose subcommands live beside the code they drive."""
+"""The ``leadattn`` command: prepare data, train, evaluate, predict and explain.
+
+Each subcommand lives beside the code it drives; ``leadattn SUBCOMMAND --help`` describes it. Packages
+built on leadattn add subcommands through the ``leadattn.commands`` entry-point group (a
+``register(subparsers)`` function), which is how ``leadattn explain`` comes from the ``explain`` package
+without leadattn importing it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+from importlib.metadata import entry_points
 
-from leadattn.checkpoint import CheckpointError
-from leadattn.data.records import RecordError
+from leadattn import __version__
+from leadattn.errors import run_cli
 
 _MODULES = (
     "leadattn.data.cli",
     "leadattn.synth.cli",
     "leadattn.training.cli",
+    "leadattn.pretrain.cli",
     "leadattn.evaluation.cli",
+    "leadattn.prediction",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leadattn", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="leadattn",
+        description="Train, evaluate, predict with and explain local lead-attention ECG classifiers.",
+        epilog="Run `leadattn SUBCOMMAND --help` for the options of each step.",
+    )
+    parser.add_argument("--version", action="version", version=f"leadattn {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _MODULES:
         importlib.import_module(name).register(subparsers)
+    for plugin in sorted(entry_points(group="leadattn.commands"), key=lambda ep: ep.name):
+        plugin.load()(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; expected failures print one line and exit 2 instead of a traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (CheckpointError, RecordError, FileNotFoundError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: args.func(args))
 
 
 if __name__ == "__main__":

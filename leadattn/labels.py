@@ -2,7 +2,7 @@
 
 Classes follow the column order of the challenge's ``weights.csv``; the four pairs of equivalent
 SNOMED CT codes are merged into one class each, exactly as the challenge scores them. The tables
-live as CSV files under ``data_manifests/`` and are installed with the package.
+live as CSV files in ``leadattn/tables/`` and are installed with the package.
 """
 
 from __future__ import annotations

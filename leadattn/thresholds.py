@@ -7,6 +7,10 @@ sit on a validation score; "never output" is a threshold just above ``max(1, hig
 
 - ``objective="f_measure"``: the macro F-measure is a sum over classes, so each class is maximised
   exactly and independently.
+- Classes with fewer than ``min_positives`` positive records are not tuned: a threshold chosen from
+  one or two positives (or none) is noise, such as 0.0 that outputs the class for every record or a
+  value just above the only positive's score. They get the ``fallback`` threshold (0.5) instead and
+  are reported by :func:`sparse_classes`.
 - ``objective="challenge"``: the challenge metric couples the classes (a record's reward is shared
   over the classes it has as a label or an output), so thresholds start at the F-measure optimum and
   are improved by coordinate ascent: one class at a time, every candidate threshold is scored at once
@@ -20,10 +24,20 @@ from typing import Literal
 import numpy as np
 
 from leadattn import metrics
-from leadattn.labels import SINUS_RHYTHM_INDEX
+from leadattn.labels import NUM_CLASSES, SINUS_RHYTHM_INDEX
+from leadattn.leads import LEAD_SUBSETS
 
 Objective = Literal["challenge", "f_measure"]
 _TOLERANCE = 1e-12
+MIN_POSITIVES = 5
+"""Fewest validation positives from which a class's threshold is tuned."""
+FALLBACK_THRESHOLD = 0.5
+"""Threshold of classes with fewer positives than that."""
+
+
+def sparse_classes(labels: np.ndarray, min_positives: int = MIN_POSITIVES) -> np.ndarray:
+    """Bool ``[classes]``: classes with fewer than ``min_positives`` positive records in ``labels``."""
+    return np.asarray(labels, dtype=bool).sum(axis=0) < min_positives
 
 
 def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -63,10 +77,13 @@ def tune_thresholds(
     weights: np.ndarray | None = None,
     normal_index: int = SINUS_RHYTHM_INDEX,
     max_sweeps: int = 20,
+    min_positives: int = MIN_POSITIVES,
+    fallback: float = FALLBACK_THRESHOLD,
 ) -> np.ndarray:
     """Thresholds [classes] that maximise ``objective`` on (labels, scores); deterministic.
 
     ``weights`` and ``normal_index`` define the challenge metric (the challenge's own by default).
+    Classes with fewer than ``min_positives`` positives keep ``fallback`` and are held fixed.
     Raises ``ValueError`` for an unknown objective or inputs that :func:`leadattn.metrics.score`
     would reject.
     """
@@ -79,6 +96,8 @@ def tune_thresholds(
     curves = [metrics.curve(labels[:, k], scores[:, k]) for k in range(num_classes)]
     candidates = [_candidates(c) for c in curves]
     thresholds = np.array([candidates[k][_best_f_step(c)] for k, c in enumerate(curves)])
+    frozen = sparse_classes(labels, min_positives)
+    thresholds[frozen] = fallback
     if objective == "f_measure":
         return thresholds
 
@@ -87,7 +106,7 @@ def tune_thresholds(
     direction = np.sign(correct.sum() - inactive.sum())
     if direction == 0:  # the normalised metric is 0 whatever is output
         return thresholds
-    return _coordinate_ascent(labels, scores, weights, thresholds, candidates, direction, max_sweeps)
+    return _coordinate_ascent(labels, scores, weights, thresholds, candidates, direction, max_sweeps, frozen)
 
 
 def _coordinate_ascent(
@@ -98,8 +117,10 @@ def _coordinate_ascent(
     candidates: list[np.ndarray],
     direction: float,
     max_sweeps: int,
+    frozen: np.ndarray,
 ) -> np.ndarray:
-    """Improve one class's threshold at a time, holding the others, until nothing changes."""
+    """Improve one class's threshold at a time, holding the others and the frozen ones, until
+    nothing changes."""
     thresholds = thresholds.copy()
     outputs = scores >= thresholds
     label_rewards = labels @ np.nan_to_num(weights)  # [records, classes]: reward of outputting k
@@ -110,6 +131,8 @@ def _coordinate_ascent(
     for _ in range(max_sweeps):
         changed = False
         for k, (order, ends) in enumerate(sorted_groups):
+            if frozen[k]:
+                continue
             on = outputs[:, k]
             unlabelled = ~labels[:, k]
             rewarded_off = rewarded - label_rewards[:, k] * on
@@ -129,3 +152,22 @@ def _coordinate_ascent(
         if not changed:
             break
     return thresholds
+
+
+def threshold_table(thresholds: np.ndarray | dict | None) -> dict[str, np.ndarray]:
+    """Thresholds for every standard subset key from one vector or a per-subset mapping."""
+    keys = [str(size) for size in LEAD_SUBSETS]
+    if thresholds is None:
+        return {key: np.full(NUM_CLASSES, 0.5) for key in keys}
+    if isinstance(thresholds, dict):
+        missing = [key for key in keys if key not in thresholds]
+        if missing:
+            raise ValueError(f"thresholds lack lead subset(s) {', '.join(missing)}")
+        table = {key: np.asarray(thresholds[key], dtype=np.float64) for key in keys}
+    else:
+        vector = np.asarray(thresholds, dtype=np.float64)
+        table = {key: vector for key in keys}
+    for key, vector in table.items():
+        if vector.shape != (NUM_CLASSES,) or np.isnan(vector).any():
+            raise ValueError(f"thresholds of the {key}-lead subset must be {NUM_CLASSES} numbers")
+    return table

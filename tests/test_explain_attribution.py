@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
+from tests_paths import TEST_PTBXL
 
 from explain.attribution import (
     CONVERGENCE_BOUND,
@@ -133,7 +134,7 @@ def test_lead_importance_is_a_records_by_leads_share():
     ]
     table = lead_importance(FeatureAblationExplainer(model), records, "AF")
     assert list(table.index) == ["R1", "R2"] and list(table.columns) == list(LEADS)
-    assert table.loc["R1", "V1"] == pytest.approx(1.0)
+    assert table.loc["R1", "V1"] == pytest.approx(1.0, abs=1e-4)  # float32 noise of the other leads
     assert table.loc["R2"].drop(["I", "II", "V1"]).isna().all()
     np.testing.assert_allclose(table.sum(axis=1), 1.0)
     saliency = lead_importance(SaliencyExplainer(model), records[:1], "AF")
@@ -162,8 +163,8 @@ def test_baselines():
         resolve_baseline("noise")
 
 
-def test_sinus_baseline_from_a_directory(shared_records_dir):
-    sinus = SinusRhythmBaseline.from_directory(shared_records_dir, PreprocessConfig(), limit=2)
+def test_sinus_baseline_from_a_directory():
+    sinus = SinusRhythmBaseline.from_directory(TEST_PTBXL, PreprocessConfig(), limit=2)
     assert len(sinus.signals) == 2
     frame = attribution_frame(
         OneLeadModel(), make_record(seconds=1.5), "AF", "integrated_gradients", baseline=sinus, n_steps=4

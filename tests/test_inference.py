@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
 
 from leadattn.data import PreprocessConfig, RecordError, read_record
-from leadattn.inference import (
-    predict_record,
-    predict_record_subsets,
-    predict_signal,
-    subset_masks,
-    window_starts,
-)
+from leadattn.inference import Predictor, score_signals, subset_key, window_starts
 from leadattn.leads import LEADS, lead_mask
 
 
@@ -27,9 +19,10 @@ class LeadSum(torch.nn.Module):
         self.scale = torch.nn.Parameter(torch.ones(1))
         self.seen: list[tuple[tuple[int, ...], torch.Tensor]] = []
 
-    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.seen.append((tuple(x.shape), lead_mask.clone()))
-        logit = (x.sum(dim=1) * self.scale).mean(dim=1, keepdim=True)
+        valid = torch.arange(x.shape[-1]) < lengths[:, None]
+        logit = (x.sum(dim=1) * self.scale * valid).sum(dim=1, keepdim=True) / lengths[:, None]
         return logit.expand(-1, 26)
 
 
@@ -54,24 +47,28 @@ def test_window_starts_rejects_nonsense():
         window_starts(0, 10, 10)
 
 
-def test_predict_signal_combines_window_probabilities():
+def score(model, x, masks, **options):
+    return score_signals(model, [x], np.asarray(masks, bool).reshape(-1, 12), **options)[0]
+
+
+def test_score_signals_combines_window_probabilities():
     x = np.zeros((12, 300), dtype=np.float32)
     x[0, :100], x[0, 100:200], x[0, 200:] = 1.0, -1.0, 2.0  # windows of 100 every 100
     model = LeadSum()
-    mean = predict_signal(model, x, np.ones(12, bool), window=100, hop=100, combine="mean")
-    peak = predict_signal(model, x, np.ones(12, bool), window=100, hop=100, combine="max")
-    assert mean.shape == (26,)
-    assert mean[0] == pytest.approx(np.mean([_sigmoid(1.0), _sigmoid(-1.0), _sigmoid(2.0)]))
-    assert peak[5] == pytest.approx(_sigmoid(2.0))
+    mean = score(model, x, np.ones(12, bool), window=100, hop=100, combine="mean")
+    peak = score(model, x, np.ones(12, bool), window=100, hop=100, combine="max")
+    assert mean.shape == (1, 26)
+    assert mean[0, 0] == pytest.approx(np.mean([_sigmoid(1.0), _sigmoid(-1.0), _sigmoid(2.0)]))
+    assert peak[0, 5] == pytest.approx(_sigmoid(2.0))
 
 
-def test_predict_signal_masks_absent_leads_and_batches_subsets():
+def test_score_signals_masks_absent_leads_and_batches_subsets():
     x = np.zeros((12, 250), dtype=np.float32)
     x[LEADS.index("I")] = 0.5
     x[LEADS.index("V1")] = 3.0
     model = LeadSum()
     masks = np.stack([lead_mask(12), lead_mask(2)])
-    out = predict_signal(model, x, masks, window=100, hop=50, batch_size=3)
+    out = score(model, x, masks, window=100, hop=50, batch_size=3)
     assert out.shape == (2, 26)
     assert out[0, 0] == pytest.approx(_sigmoid(3.5))
     assert out[1, 0] == pytest.approx(_sigmoid(0.5))  # V1 is not in the 2-lead subset: zeroed
@@ -79,46 +76,65 @@ def test_predict_signal_masks_absent_leads_and_batches_subsets():
     assert shapes == [(3, 12, 100), (3, 12, 100), (2, 12, 100)]  # 2 subsets x 4 windows, batches of 3
 
 
-def test_predict_signal_runs_short_records_whole_and_restores_mode():
+def test_records_shorter_than_a_window_share_a_batch_with_their_lengths():
     model = LeadSum().train()
-    out = predict_signal(model, np.ones((12, 700), np.float32), np.ones(12, bool), window=5000)
-    assert out[0] == pytest.approx(_sigmoid(12.0))
-    assert model.seen[0][0] == (1, 12, 700)
+    short, long = np.ones((12, 700), np.float32), np.full((12, 1200), 2.0, np.float32)
+    out = score_signals(model, [short, long], lead_mask(12)[None], window=1000, hop=1000)
+    assert out[0, 0, 0] == pytest.approx(_sigmoid(12.0))  # padding after 700 samples is not averaged in
+    assert out[1, 0, 0] == pytest.approx(_sigmoid(24.0))
+    assert model.seen[0][0] == (3, 12, 1000)  # the short record and the long one's two windows
     assert model.training
 
 
-def test_predict_signal_rejects_bad_input():
+def test_score_signals_rejects_bad_input():
     model = LeadSum()
     x = np.zeros((12, 100), np.float32)
-    with pytest.raises(ValueError, match=r"signal must have shape \[12, samples\]"):
-        predict_signal(model, x[:6], np.ones(12, bool))
-    with pytest.raises(ValueError, match=r"mask must have shape \[12\] or \[subsets, 12\]"):
-        predict_signal(model, x, np.ones(6, bool))
+    with pytest.raises(ValueError, match=r"signal 0 must have shape \[12, samples\]"):
+        score_signals(model, [x[:6]], lead_mask(12)[None], 50, 50)
+    with pytest.raises(ValueError, match=r"masks must have shape"):
+        score_signals(model, [x], np.ones((1, 6), bool), 50, 50)
     with pytest.raises(ValueError, match="at least one present lead"):
-        predict_signal(model, x, np.zeros(12, bool))
+        score_signals(model, [x], np.zeros((1, 12), bool), 50, 50)
     with pytest.raises(ValueError, match="combine must be 'mean' or 'max'"):
-        predict_signal(model, x, np.ones(12, bool), combine="median")
+        score_signals(model, [x], lead_mask(12)[None], 50, 50, combine="median")
 
 
-def test_predict_record_uses_the_checkpoint_preprocessing(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")
-    loaded = SimpleNamespace(model=LeadSum(), preprocess=PreprocessConfig(max_seconds=4.0))
-    whole = predict_record(loaded, record, window=1000, hop=1000)
-    assert {shape[2] for shape, _ in loaded.model.seen} == {1000}
-    assert len(loaded.model.seen) == 1  # 10 s at 500 Hz: 5 windows of 1000 in one batch
-    assert loaded.model.seen[0][0][0] == 5
-    loaded.model.seen.clear()
-    predict_record(loaded, record, window=1000, hop=1000, whole=False)  # truncated to 4 s: 2 windows
-    assert loaded.model.seen[0][0][0] == 2
-    both = predict_record_subsets(loaded, record, [12, "I,II"], window=1000, hop=1000)
+def test_predictor_windows_in_seconds_at_the_model_rate(records_dir):
+    record = read_record(records_dir / "E07500")  # 10 s at 500 Hz
+    model = LeadSum()
+    predictor = Predictor(
+        model, PreprocessConfig(fs=250.0, max_seconds=4.0), window_seconds=2.0, hop_seconds=2.0
+    )
+    assert (predictor.window, predictor.hop) == (500, 500)
+    whole = predictor.probabilities([record], [12])[0, 0]
+    assert model.seen[0][0] == (5, 12, 500)  # 10 s at 250 Hz: 5 windows of 2 s, scored whole
+    truncated = Predictor(model, predictor.preprocess, window_seconds=2.0, hop_seconds=2.0, whole=False)
+    model.seen.clear()
+    truncated.probabilities([record], [12])
+    assert model.seen[0][0] == (2, 12, 500)  # truncated to 4 s like training: 2 windows
+    both = predictor.probabilities([record], [12, "I,II"])[0]
     np.testing.assert_allclose(both[0], whole)
-    assert loaded.model.seen[-1][1][-1].sum() == 2
+    assert model.seen[-1][1][-1].sum() == 2
 
 
-def test_subset_masks_reject_records_without_the_subset(shared_records_dir):
-    record = read_record(shared_records_dir / "E07500")
+def test_predictor_uses_the_thresholds_of_each_subset(records_dir):
+    table = {str(n): np.full(26, n / 100) for n in (12, 6, 4, 3, 2)}
+    predictor = Predictor(LeadSum(), PreprocessConfig(), table)
+    prediction = predictor.predict(records_dir / "E07500", leads=2)
+    assert prediction.leads == ("I", "II")
+    np.testing.assert_allclose(prediction.thresholds, 0.02)
+    np.testing.assert_array_equal(prediction.outputs, prediction.probabilities >= 0.02)
+    assert subset_key(lead_mask(12)) == "12" and subset_key(lead_mask("I,II,V1,V2,V3")) == "4"
+    with pytest.raises(ValueError, match="thresholds lack lead subset"):
+        Predictor(LeadSum(), PreprocessConfig(), {"12": np.zeros(26)})
+
+
+def test_predictor_rejects_records_without_the_subset(records_dir):
+    record = read_record(records_dir / "E07500")
     record.leads = ("V1", "V2")
     record.signal = record.signal[6:8]
-    np.testing.assert_array_equal(subset_masks(record, [3])[0], lead_mask("V2"))
-    with pytest.raises(RecordError, match="E07500: no lead of subset 2 is in the record"):
-        subset_masks(record, [2])
+    predictor = Predictor(LeadSum(), PreprocessConfig())
+    prepared = predictor.prepare(record)
+    np.testing.assert_array_equal(predictor.masks(prepared, [3])[0], lead_mask("V2"))
+    with pytest.raises(RecordError, match="E07500: no lead of subset 2 has signal"):
+        predictor.masks(prepared, [2])

@@ -2,13 +2,13 @@ import csv
 
 import numpy as np
 import pytest
-from tests_paths import SHARED_TABLES
+from tests_paths import SHARED_TABLES, require
 
 from leadattn import labels
 
 
 def test_classes_follow_the_challenge_weights_table():
-    with open(SHARED_TABLES / "weights.csv", newline="") as f:
+    with open(require(SHARED_TABLES / "weights.csv"), newline="") as f:
         rows = list(csv.reader(f))
     assert list(labels.CLASS_KEYS) == rows[0][1:]
     np.testing.assert_array_equal(labels.weights(), np.array([[float(v) for v in r[1:]] for r in rows[1:]]))
@@ -27,7 +27,7 @@ def test_equivalent_codes_share_a_class():
 
 
 def test_every_scored_code_of_the_challenge_is_known():
-    with open(SHARED_TABLES / "dx_mapping_scored.csv", newline="") as f:
+    with open(require(SHARED_TABLES / "dx_mapping_scored.csv"), newline="") as f:
         codes = {r["SNOMEDCTCode"] for r in csv.DictReader(f)}
     assert codes == set(labels.CODE_TO_INDEX)
     assert labels.CODE_TO_INDEX["426783006"] == labels.SINUS_RHYTHM_INDEX

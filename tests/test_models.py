@@ -130,8 +130,8 @@ def test_default_model_handles_two_to_sixty_seconds_with_mixed_masks(default, se
     assert logits.shape == (2, 26) and torch.isfinite(logits).all()
 
 
-def test_default_model_runs_on_a_real_record(default, shared_records_dir):
-    record = read_record(sorted(shared_records_dir.glob("*.hea"))[0])
+def test_default_model_runs_on_a_real_record(default, records_dir):
+    record = read_record(records_dir / "E07500")
     x, mask = preprocess_record(record, PreprocessConfig())
     with torch.no_grad():
         logits = default(torch.from_numpy(x)[None], torch.from_numpy(mask))
@@ -227,7 +227,7 @@ def test_within_lead_attention_matches_a_direct_per_lead_computation():
         attention.qkv_bias.normal_()
     x = torch.randn(1, leads, tokens, dim)
     with torch.no_grad():
-        out, weights, key_index = attention.forward_with_weights(x, shift=True)
+        out, weights, key_index = attention.forward_with_weights(x, offset=2)
     w, b = attention.qkv_weight, attention.qkv_bias[:, 0]
     for lead in range(leads):
         qkv = x[0, lead] @ w[lead] + b[lead]
@@ -401,3 +401,82 @@ def test_eval_mode_switches_only_for_its_block_and_restores_mixed_modes():
         assert not any(module.training for module in model.modules())
         raise RuntimeError("inside")
     assert {name: module.training for name, module in model.named_modules()} == before
+
+
+# --- padding and key masks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("samples", [777, 2400, 3001])
+def test_trailing_padding_cannot_change_logits(default, samples):
+    """A record padded with anything after its length scores as the record alone, every subset."""
+    torch.manual_seed(5)
+    masks = masks_for_every_subset()
+    x = torch.randn(len(masks), 12, samples)
+    padded = torch.cat([x, 3.0 * torch.randn(len(masks), 12, 2000 - samples % 7)], dim=-1)
+    lengths = torch.full((len(masks),), samples)
+    with torch.no_grad():
+        alone = default(x, masks)
+        with_padding = default(padded, masks, lengths)
+        attention = default.forward_with_attention(padded, masks, lengths)
+    torch.testing.assert_close(with_padding, alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attention.logits, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_records_of_different_lengths_share_a_batch(small):
+    torch.manual_seed(6)
+    a, b = torch.randn(1, 12, 1500), torch.randn(1, 12, 2600)
+    batch = torch.cat([torch.cat([a, torch.zeros(1, 12, 1100)], dim=-1), b])
+    with torch.no_grad():
+        together = small(batch, None, torch.tensor([1500, 2600]))
+        torch.testing.assert_close(together[0], small(a)[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(together[1], small(b)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_full_lengths_take_the_unmasked_path(small):
+    x = torch.randn(2, 12, 1000)
+    with torch.no_grad():
+        assert torch.equal(small(x, None, torch.tensor([1000, 1000])), small(x))
+
+
+@pytest.mark.parametrize(
+    ("lengths", "message"),
+    [
+        (torch.tensor([0, 5]), r"lengths must lie in \[1, 1000\]"),
+        (torch.tensor([5]), "lengths must be integers"),
+    ],
+)
+def test_bad_lengths_raise(small, lengths, message):
+    with pytest.raises(ValueError, match=message):
+        small(torch.randn(2, 12, 1000), None, lengths)
+
+
+def test_hidden_tokens_are_never_attended_to(small):
+    """Tokens outside the key mask cannot influence the tokens that remain keys."""
+    torch.manual_seed(7)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    tokens = small.embed(torch.randn(1, 12, 2048))
+    keys = torch.rand(1, 12, tokens.shape[2]) > 0.4
+    changed = tokens.clone()
+    changed[~keys] = torch.randn(int((~keys).sum()), tokens.shape[-1])
+    with torch.no_grad():
+        out = small.encode(tokens, mask, keys)
+        out_changed = small.encode(changed, mask, keys)
+    # A merged token is a key where either of its pair was: compare the final tokens built only from
+    # key tokens, those whose whole span of stem tokens is keys.
+    span = tokens.shape[2] // out.shape[2]
+    whole = keys[..., : out.shape[2] * span].reshape(1, 12, out.shape[2], span).all(dim=-1)
+    assert whole.any()
+    torch.testing.assert_close(out[whole], out_changed[whole], atol=1e-5, rtol=1e-5)
+
+
+def test_consecutive_blocks_never_share_a_window_border(default):
+    """Window borders in stem-token positions: stage s tokens span 2**s stem tokens, and a block
+    with offset o starts its windows at tokens k * window - o."""
+    borders = []
+    for block, stage in zip(default.blocks, default._stages):
+        window = block.within.window
+        if window:
+            borders.append({(k * window - block.offset) * 2**stage for k in range(1, 64)})
+    assert len(borders) == 4
+    for first, second in zip(borders, borders[1:]):
+        assert not first & second

@@ -13,6 +13,19 @@ def _wfdb_canonical(path) -> np.ndarray:
     return raw.p_signal[:, [names.index(lead.upper()) for lead in LEADS]].T
 
 
+def test_test_records_agree_with_wfdb(records_dir):
+    for hea in sorted(records_dir.glob("*.hea")):
+        if hea.stem == "E00001":  # its record line names "E00001.mat", which wfdb.rdheader refuses
+            continue
+        record = read_record(hea)
+        assert record.signal.dtype == np.float32 and record.leads == LEADS
+        np.testing.assert_allclose(record.signal, _wfdb_canonical(hea), atol=1e-6, err_msg=record.name)
+    e00001 = read_record(records_dir / "E00001")
+    assert e00001.fs == 500 and e00001.signal.shape == (12, 5000) and e00001.source == "Georgia"
+    s0001 = read_record(records_dir / "S0001")
+    assert s0001.fs == 1000 and s0001.signal.shape == (12, 38400) and s0001.source == "PTB"
+
+
 def test_every_shared_record_agrees_with_wfdb(shared_records_dir):
     headers = sorted(shared_records_dir.glob("*.hea"))
     assert len(headers) == 50
@@ -23,13 +36,13 @@ def test_every_shared_record_agrees_with_wfdb(shared_records_dir):
         np.testing.assert_allclose(record.signal, _wfdb_canonical(hea), atol=1e-6, err_msg=record.name)
 
 
-def test_record_fields(shared_records_dir):
-    record = read_record(shared_records_dir / "JS20019")
+def test_record_fields(records_dir):
+    record = read_record(records_dir / "JS20019")
     assert record.name == "JS20019" and record.source == "Ningbo"
     assert record.age == 70 and record.sex == "Male"
     assert record.dx == ("284470004", "164934002", "427084000")
     assert sorted(np.flatnonzero(record.labels)) == [15, 23, 24]  # PAC, STach, TAb
-    assert read_record(shared_records_dir / "HR06000.mat").source == "PTB-XL"
+    assert read_record(records_dir / "HR06000.mat").source == "PTB-XL"
 
 
 def test_lower_case_units_and_lead_spellings(tmp_path):
@@ -94,7 +107,7 @@ def _corrupt(tmp_path, how: str):
     ("how", "kind", "message"),
     [
         ("missing_mat", "missing_file", "does not exist"),
-        ("truncated", "truncated_signal", "cannot read"),
+        ("truncated", "truncated_signal", "cannot be read: the file is truncated"),
         ("bad_header", "bad_header", "cannot parse record line"),
         ("shape", "shape_mismatch", "disagrees with the header"),
         ("nan", "non_finite", "NaN or infinite samples in lead.s. V2$"),

@@ -7,7 +7,7 @@ import pytest
 
 from leadattn import metrics
 from leadattn.labels import NUM_CLASSES
-from leadattn.thresholds import apply_thresholds, tune_thresholds
+from leadattn.thresholds import apply_thresholds, sparse_classes, tune_thresholds
 
 
 def _case(seed: int, records: int = 80) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +34,7 @@ def test_apply_thresholds_rejects_bad_shapes_and_nan():
 
 def test_f_measure_thresholds_reach_the_exhaustive_optimum_per_class():
     labels, scores = _case(0)
-    thresholds = tune_thresholds(labels, scores, objective="f_measure")
+    thresholds = tune_thresholds(labels, scores, objective="f_measure", min_positives=0)
     _, tuned = metrics.f_measure(labels, apply_thresholds(scores, thresholds))
     for k in range(NUM_CLASSES):
         if not labels[:, k].any():
@@ -48,15 +48,15 @@ def test_f_measure_thresholds_reach_the_exhaustive_optimum_per_class():
 def test_f_measure_thresholds_separate_separable_classes():
     labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool)
     scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.3, 0.6], [0.1, 0.2]])
-    thresholds = tune_thresholds(labels, scores, objective="f_measure")
+    thresholds = tune_thresholds(labels, scores, objective="f_measure", min_positives=0)
     np.testing.assert_allclose(thresholds, [0.55, 0.4])
 
 
 def test_challenge_thresholds_are_coordinatewise_optimal_and_beat_the_defaults():
     labels, scores = _case(1, records=60)
-    thresholds = tune_thresholds(labels, scores, objective="challenge")
+    thresholds = tune_thresholds(labels, scores, objective="challenge", min_positives=0)
     tuned = metrics.challenge_metric(labels, apply_thresholds(scores, thresholds))
-    f_thresholds = tune_thresholds(labels, scores, objective="f_measure")
+    f_thresholds = tune_thresholds(labels, scores, objective="f_measure", min_positives=0)
     start = metrics.challenge_metric(labels, apply_thresholds(scores, f_thresholds))
     assert tuned >= start
     assert tuned > metrics.challenge_metric(labels, scores >= 0.5)
@@ -81,3 +81,18 @@ def test_rejects_unknown_objective_and_bad_arrays():
     scores[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         tune_thresholds(labels, scores)
+
+
+def test_classes_with_too_few_positives_fall_back_and_stay_fixed():
+    rng = np.random.default_rng(4)
+    labels = rng.random((80, 26)) < 0.3
+    labels[:, 3] = False
+    labels[:2, 3] = True  # two positives: a threshold tuned on them would be noise
+    labels[:, 7] = False  # none
+    scores = np.clip(labels * 0.4 + rng.random((80, 26)) * 0.6, 0, 1)
+    for objective in ("f_measure", "challenge"):
+        thresholds = tune_thresholds(labels, scores, objective=objective, min_positives=5, fallback=0.5)
+        assert thresholds[3] == thresholds[7] == 0.5
+        assert (thresholds[sparse_classes(labels, 5)] == 0.5).all()
+        assert not np.isclose(thresholds[~sparse_classes(labels, 5)], 0.5).all()
+    np.testing.assert_array_equal(np.flatnonzero(sparse_classes(labels, 5)), [3, 7])

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import yaml
 
 from leadattn.checkpoint import CheckpointError, load_checkpoint, load_model
-from leadattn.labels import CLASS_KEYS
+from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
 from leadattn.training import (
     Augmenter,
@@ -30,7 +30,7 @@ from leadattn.training import (
     train,
 )
 from leadattn.training.augment import shift
-from leadattn.training.cli import main
+from leadattn.training.cli import keep_earlier_run, main
 from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
 from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights
 from leadattn.training.sampler import rare_class_weights
@@ -71,7 +71,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tiny(sample_manifest: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
+def tiny(sample_manifest: Path, shared_records_dir: Path, cache_dir: Path, tmp_path: Path) -> TrainConfig:
     """A model of a few thousand parameters on 2 s crops of the shared records at 125 Hz."""
     return TrainConfig.from_dict(TINY).replace(
         {
@@ -164,7 +164,8 @@ def test_augmentations_keep_shape_and_draw_only_challenge_subsets() -> None:
     allowed = {tuple(lead_mask(size)) for size in LEAD_SUBSETS}
     seen = set()
     for seed in range(60):
-        y, mask = augment(x, np.ones(12, bool), np.random.default_rng(seed))
+        y, mask, length = augment(x, np.ones(12, bool), 500, np.random.default_rng(seed))
+        assert 500 - 125 <= length <= 500  # a shift of at most time_shift_seconds (1 s at 125 Hz)
         assert y.shape == x.shape and y.dtype == np.float32 and mask.dtype == bool
         assert tuple(mask) in allowed
         assert not y[~mask].any()
@@ -178,8 +179,29 @@ def test_lead_dropout_respects_the_leads_a_record_has() -> None:
     augment = Augmenter(AugmentConfig(), fs=500.0)
     limb = lead_mask(6)
     for seed in range(30):
-        _, mask = augment(np.ones((12, 100), np.float32), limb, np.random.default_rng(seed))
+        _, mask, _ = augment(np.ones((12, 100), np.float32), limb, 100, np.random.default_rng(seed))
         assert mask.any() and not (mask & ~limb).any()
+
+
+def test_time_shift_moves_the_signal_earlier_and_marks_its_tail_as_padding() -> None:
+    config = AugmentConfig(
+        probability=1.0,
+        amplitude=0,
+        baseline_wander=0,
+        gaussian_noise=0,
+        mains_noise=0,
+        time_shift_seconds=0.5,
+    )
+    augment = Augmenter(config, fs=100.0)
+    x = np.arange(300, dtype=np.float32)[None].repeat(12, 0)
+    lengths = set()
+    for seed in range(20):
+        y, _, length = augment(x, np.ones(12, bool), 200, np.random.default_rng(seed))
+        moved = 200 - length
+        assert 0 <= moved <= 50
+        np.testing.assert_array_equal(y[0, :length], x[0, moved:200])
+        lengths.add(length)
+    assert len(lengths) > 5
 
 
 def test_shift_moves_and_zero_fills() -> None:
@@ -273,11 +295,18 @@ def test_training_lowers_the_loss_and_writes_a_loadable_run(tiny: TrainConfig) -
     assert TrainConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == config
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
-    assert int(rows[0]["val_records"]) == result.val_records == 6
-    assert int(rows[0]["train_records"]) == result.train_records == 42
+    assert int(rows[0]["val_records"]) == result.val_records == 7  # fold 8 holds E07509 and its copy E07510
+    assert int(rows[0]["train_records"]) == result.train_records == 41
 
     loaded = load_model(result.best_checkpoint)
-    assert loaded.classes == CLASS_KEYS and loaded.thresholds.shape == (26,)
+    assert loaded.classes == CLASS_KEYS
+    assert set(loaded.thresholds) == {"12", "6", "4", "3", "2"}
+    assert all(t.shape == (26,) for t in loaded.thresholds.values())
+    # Six validation records: no class has 5 positives, so no threshold is tuned from them.
+    assert sorted(loaded.payload["threshold_fallback"]) == sorted(ABBREVIATIONS)
+    assert all((t == 0.5).all() for t in loaded.thresholds.values())
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert {"val_auroc_12leads", "val_auroc_2leads", "val_challenge_metric_6leads"} <= set(rows[0])
     assert loaded.preprocess == config.preprocess
     assert TrainConfig.from_dict(loaded.train_config) == config
     assert loaded.payload["epoch"] == result.best_epoch
@@ -361,6 +390,18 @@ def test_cli_resolves_flags_and_reports_errors(
     assert "cannot change optim.lr when resuming" in capsys.readouterr().err
     assert main(["--config", str(config_file), "--set", "optim.lrr=1"]) == 2
     assert "did you mean 'optim.lr'" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert main(["--config", str(config_file), "--out", str(tmp_path / "a-file")]) == 2
+    assert "a-file is a file: name a folder" in capsys.readouterr().err
+
+
+def test_an_earlier_demo_run_is_kept_with_its_outputs(tmp_path: Path) -> None:
+    run = tmp_path / "demo"
+    (run / "evaluation").mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"x")
+    kept = keep_earlier_run(run)
+    assert kept is not None and kept.name.startswith("demo-") and (kept / "evaluation").is_dir()
+    assert not run.exists() and keep_earlier_run(run) is None
 
 
 def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainConfig, tmp_path: Path) -> None:
@@ -384,7 +425,7 @@ def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainCo
     assert done.returncode == 0, done.stderr[-3000:]
     assert "x2" in done.stdout  # rank 0 reports both processes
     (row,) = list(csv.DictReader((out / "metrics.csv").open()))
-    assert int(row["train_records"]) == int(row["train_distinct"]) == 42  # two disjoint shards of 21
-    assert int(row["val_records"]) == 6  # validation gathered from both ranks
+    assert int(row["train_records"]) == int(row["train_distinct"]) == 40  # two disjoint shards of 20
+    assert int(row["val_records"]) == 7  # validation gathered from both ranks
     assert math.isfinite(float(row["val_loss"]))
     assert load_checkpoint(out / "last.pt")["world"] == 2

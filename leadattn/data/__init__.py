@@ -1,6 +1,6 @@
 """Reading challenge records, manifests and splits, the shared preprocessing step, and its cache."""
 
-from leadattn.data.cache import SignalCache, build_cache, cache_is_current
+from leadattn.data.cache import SignalCache, build_cache, cache_is_current, default_cache_dir
 from leadattn.data.manifest import (
     ScanResult,
     fold_of,
@@ -10,11 +10,20 @@ from leadattn.data.manifest import (
     read_manifest,
     select_folds,
 )
-from leadattn.data.preprocess import PreprocessConfig, output_length, preprocess, preprocess_record
-from leadattn.data.records import Header, Record, RecordError, read_header, read_record
+from leadattn.data.preprocess import (
+    NORMALISATIONS,
+    PreprocessConfig,
+    output_length,
+    preprocess,
+    preprocess_record,
+    preprocess_records,
+)
+from leadattn.data.records import FLAT_MV, Header, Record, RecordError, flat_leads, read_header, read_record
 from leadattn.data.sources import SOURCES, source_of
 
 __all__ = [
+    "FLAT_MV",
+    "NORMALISATIONS",
     "SOURCES",
     "Header",
     "PreprocessConfig",
@@ -23,7 +32,9 @@ __all__ = [
     "ScanResult",
     "SignalCache",
     "build_cache",
+    "default_cache_dir",
     "cache_is_current",
+    "flat_leads",
     "fold_of",
     "manifest_data_dir",
     "manifest_labels",
@@ -31,6 +42,7 @@ __all__ = [
     "prepare",
     "preprocess",
     "preprocess_record",
+    "preprocess_records",
     "read_header",
     "read_manifest",
     "read_record",

@@ -1,15 +1,18 @@
 """A memory-mapped cache of preprocessed signals, so that an epoch never re-reads ``.mat`` files.
 
-Layout of a cache folder: ``signals.f32`` (all records' [12, n] blocks back to back, float32),
-``index.npz`` (names, offsets, lengths, labels, lead masks, sources) and ``meta.json`` (format,
-preprocessing parameters and a digest of the manifest). A cache whose preprocessing or manifest no
-longer matches is rebuilt; a build writes into a temporary folder and renames it when complete.
+Layout of a cache folder: ``signals.f32`` (every record's [12, n] block, float32, at an offset fixed
+by the manifest's lengths, so that worker processes write their records in place; a record that fails
+leaves its block unused), ``index.npz`` (names, offsets, lengths, labels, lead masks, sources) and
+``meta.json`` (format, preprocessing parameters and a digest of the manifest). A cache whose
+preprocessing or manifest no longer matches is rebuilt; a build writes into a temporary folder and
+renames it when complete. Workers take records in batches of 32 (see :func:`preprocess_records`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -20,11 +23,12 @@ import pandas as pd
 
 from leadattn.data.manifest import read_manifest
 from leadattn.data.parallel import progress_map
-from leadattn.data.preprocess import PreprocessConfig, preprocess_record
-from leadattn.data.records import RecordError, read_record
+from leadattn.data.preprocess import PreprocessConfig, output_length, preprocess_records
+from leadattn.data.records import Record, RecordError, read_record
 from leadattn.leads import LEADS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: flat leads masked absent; records at offsets fixed by the manifest
+_BATCH = 32  # records per worker task: fewer, larger filter calls and less inter-process traffic
 
 
 def _digest(manifest: pd.DataFrame) -> str:
@@ -84,18 +88,43 @@ class SignalCache:
 
 
 @dataclass(frozen=True)
-class _Job:
-    path: Path
+class _Batch:
+    """Records that one worker task preprocesses and writes into the cache file at their offsets."""
+
+    paths: tuple[Path, ...]
+    offsets: tuple[int, ...]
+    lengths: tuple[int, ...]
+    signals: Path
     config: PreprocessConfig
 
 
-def _preprocess_one(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray] | RecordError:
-    try:
-        record = read_record(job.path)
-        x, mask = preprocess_record(record, job.config)
-        return x, mask, record.labels
-    except RecordError as error:
-        return error
+def _preprocess_batch(batch: _Batch) -> list[tuple[np.ndarray, np.ndarray] | RecordError]:
+    """Read, preprocess and write a batch; return each record's (mask, labels) or its error."""
+    records: list[Record] = []
+    results: list[tuple[np.ndarray, np.ndarray] | RecordError | None] = [None] * len(batch.paths)
+    for i, path in enumerate(batch.paths):
+        try:
+            records.append(read_record(path))
+        except RecordError as error:
+            results[i] = error
+    positions = [i for i, r in enumerate(results) if r is None]
+    outputs = preprocess_records(records, batch.config)
+    with open(batch.signals, "r+b") as signals:
+        for i, record, result in zip(positions, records, outputs):
+            if isinstance(result, RecordError):
+                results[i] = result
+                continue
+            x, mask = result
+            if x.shape[1] != batch.lengths[i]:
+                expected = batch.lengths[i]
+                message = (
+                    f"gives {x.shape[1]} samples where its manifest row gives {expected}: re-run prepare"
+                )
+                results[i] = RecordError(record.name, "shape_mismatch", message)
+                continue
+            os.pwrite(signals.fileno(), x.tobytes(), batch.offsets[i] * 4)
+            results[i] = (mask, record.labels)
+    return results
 
 
 def cache_is_current(cache_dir: str | Path, manifest: pd.DataFrame, config: PreprocessConfig) -> bool:
@@ -130,30 +159,46 @@ def build_cache(
     tmp = cache_dir.with_name(cache_dir.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    jobs = [_Job(Path(data_dir) / p, config) for p in frame["path"]]
-    names, sources, offsets, lengths, labels, masks, skipped = [], [], [], [], [], [], []
-    offset = 0
+    lengths = np.array(
+        [output_length(int(n), float(fs), config) for n, fs in zip(frame["samples"], frame["fs"])],
+        dtype=np.int64,
+    )
+    starts = np.concatenate([[0], np.cumsum(lengths * len(LEADS))[:-1]]).astype(np.int64)
     with open(tmp / "signals.f32", "wb") as out:
-        results = progress_map(_preprocess_one, jobs, len(jobs), "cache", workers)
-        for (name, source), result in zip(zip(frame["name"], frame["source"]), results):
-            if isinstance(result, RecordError):
-                skipped.append({"name": name, "kind": result.kind, "message": str(result)})
-                continue
-            x, mask, label = result
-            out.write(np.ascontiguousarray(x, dtype=np.float32).tobytes())
-            names.append(name)
-            sources.append(source)
-            offsets.append(offset)
-            lengths.append(x.shape[1])
-            labels.append(label)
-            masks.append(mask)
-            offset += x.size
+        out.truncate(int(lengths.sum()) * len(LEADS) * 4)
+    paths = [Path(data_dir) / p for p in frame["path"]]
+    batches = [
+        _Batch(
+            tuple(paths[i : i + _BATCH]),
+            tuple(int(v) for v in starts[i : i + _BATCH]),
+            tuple(int(v) for v in lengths[i : i + _BATCH]),
+            tmp / "signals.f32",
+            config,
+        )
+        for i in range(0, len(paths), _BATCH)
+    ]
+    sizes = [len(b.paths) for b in batches]
+    results = (
+        r for rs in progress_map(_preprocess_batch, batches, len(paths), "cache", workers, sizes) for r in rs
+    )
+    names, sources, offsets, kept_lengths, labels, masks, skipped = [], [], [], [], [], [], []
+    for name, source, start, length, result in zip(frame["name"], frame["source"], starts, lengths, results):
+        if isinstance(result, RecordError):
+            skipped.append({"name": name, "kind": result.kind, "message": str(result)})
+            continue
+        mask, label = result
+        names.append(name)
+        sources.append(source)
+        offsets.append(start)
+        kept_lengths.append(length)
+        labels.append(label)
+        masks.append(mask)
     np.savez(
         tmp / "index.npz",
         names=np.array(names, dtype=str),
         sources=np.array(sources, dtype=str),
         offsets=np.array(offsets, dtype=np.int64),
-        lengths=np.array(lengths, dtype=np.int64),
+        lengths=np.array(kept_lengths, dtype=np.int64),
         labels=np.array(labels, dtype=bool).reshape(-1, 26),
         masks=np.array(masks, dtype=bool).reshape(-1, len(LEADS)),
     )
@@ -170,3 +215,9 @@ def build_cache(
         shutil.rmtree(cache_dir)
     tmp.rename(cache_dir)
     return SignalCache(cache_dir)
+
+
+def default_cache_dir(manifest: str | Path) -> Path:
+    """``<manifest folder>/<manifest stem>.cache``: one cache per manifest, beside it."""
+    manifest = Path(manifest)
+    return manifest.with_name(f"{manifest.stem}.cache")

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from leadattn.data.cache import build_cache
+from leadattn.data.cache import build_cache, default_cache_dir
 from leadattn.data.manifest import manifest_data_dir, prepare
-from leadattn.data.preprocess import PreprocessConfig
+from leadattn.data.preprocess import NORMALISATIONS, PreprocessConfig
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    result = prepare(args.data_dir, args.out, workers=args.workers)
-    print(f"{len(result.manifest)} records -> {args.out}")
+    result = prepare(
+        args.data_dir,
+        args.out,
+        workers=args.workers,
+        patients=args.patients,
+        record_column=args.record_column,
+        patient_column=args.patient_column,
+    )
+    print(f"{len(result.manifest)} records in {result.manifest['group'].nunique()} fold groups -> {args.out}")
     if len(result.errors):
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_counts.items()))
         print(f"skipped {len(result.errors)} unreadable record(s) ({kinds}); see {args.out}.errors.csv")
+    if len(result.duplicates):
+        copies = result.duplicates["digest"].nunique()
+        print(
+            f"{len(result.duplicates)} records are copies of {copies} signal(s), each kept in one fold; "
+            f"see {args.out}.duplicates.csv"
+        )
+    if len(result.unmatched):
+        problems = result.unmatched["problem"].value_counts()
+        print(
+            f"patient table: {problems.get('not_in_folder', 0)} record(s) not in the folder, "
+            f"{problems.get('not_in_table', 0)} record(s) of the folder not in the table (each its own "
+            f"group); see {args.out}.unmatched.csv"
+        )
     if result.manifest.empty:
-        print(f"error: no readable record under {args.data_dir}", file=sys.stderr)
-        return 1
+        raise ValueError(f"no readable record under {args.data_dir}")
     return 0
 
 
@@ -28,9 +46,11 @@ def _cache(args: argparse.Namespace) -> int:
     config = PreprocessConfig(
         fs=args.fs,
         bandpass=None if args.no_bandpass else tuple(args.bandpass),
+        normalise=args.normalise,
+        clip_mv=args.clip_mv,
         max_seconds=args.max_seconds,
     )
-    out = args.out or Path(args.manifest).with_suffix(".cache")
+    out = args.out or default_cache_dir(args.manifest)
     cache = build_cache(args.manifest, data_dir, out, config, workers=args.workers, rebuild=args.rebuild)
     skipped = cache.meta["skipped_by_kind"]
     print(f"{len(cache)} records cached in {out}" + (f"; skipped {skipped}" if skipped else ""))
@@ -39,23 +59,63 @@ def _cache(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` and ``cache`` subcommands."""
-    p = subparsers.add_parser("prepare", help="scan a data directory into a manifest with folds")
-    p.add_argument("data_dir", type=Path)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    p = subparsers.add_parser(
+        "prepare",
+        help="scan a data directory into a manifest with folds",
+        description="Scan a folder of challenge records (recursively) into a manifest CSV: one row per "
+        "readable record with its source, rate, length, leads, diagnoses, labels and a fold 0-9. Copies "
+        "of one signal, and a patient's records with --patients, share a fold. Unreadable records are "
+        "skipped and listed in MANIFEST.errors.csv.",
+        formatter_class=formatter,
+    )
+    p.add_argument("data_dir", type=Path, help="folder holding .hea/.mat records (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--patients",
+        type=Path,
+        default=None,
+        help="CSV of record -> patient: a patient's records share a fold",
+    )
+    p.add_argument("--record-column", default="record", help="record-name column of --patients")
+    p.add_argument(
+        "--patient-column", default="patient", help="patient column of --patients (PTB-XL: patient_id)"
+    )
     p.set_defaults(func=_prepare)
 
     defaults = PreprocessConfig()
-    c = subparsers.add_parser("cache", help="preprocess a manifest's records into a memory-mapped cache")
-    c.add_argument("manifest", type=Path)
-    c.add_argument("--data-dir", type=Path, default=None, help="default: where the manifest was prepared")
-    c.add_argument("--out", type=Path, default=None, help="cache folder (default: MANIFEST.cache)")
-    c.add_argument("--fs", type=float, default=defaults.fs)
-    c.add_argument(
-        "--bandpass", type=float, nargs=2, default=list(defaults.bandpass), metavar=("LOW", "HIGH")
+    c = subparsers.add_parser(
+        "cache",
+        help="preprocess a manifest's records into a memory-mapped cache",
+        description="Read, resample, filter and normalise every record of a manifest once into one "
+        "memory-mapped float32 file that training reads. The cache remembers its preprocessing and the "
+        "manifest's digest and is rebuilt when either changes.",
+        formatter_class=formatter,
     )
-    c.add_argument("--no-bandpass", action="store_true")
-    c.add_argument("--max-seconds", type=float, default=defaults.max_seconds)
+    c.add_argument("manifest", type=Path, help="manifest CSV written by `leadattn prepare`")
+    c.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="records folder (default: where the manifest was prepared)",
+    )
+    c.add_argument("--out", type=Path, default=None, help="cache folder (default: MANIFEST.cache beside it)")
+    c.add_argument("--fs", type=float, default=defaults.fs, help="model sampling rate (Hz)")
+    c.add_argument(
+        "--bandpass",
+        type=float,
+        nargs=2,
+        default=list(defaults.bandpass),
+        metavar=("LOW", "HIGH"),
+        help="band-pass (Hz)",
+    )
+    c.add_argument("--no-bandpass", action="store_true", help="no band-pass filter")
+    c.add_argument("--normalise", choices=NORMALISATIONS, default=defaults.normalise, help="signal scaling")
+    c.add_argument(
+        "--clip-mv", type=float, default=defaults.clip_mv, help="clip filtered signals at +-this (mV)"
+    )
+    c.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="truncate longer records")
     c.add_argument("--rebuild", action="store_true", help="rebuild even when the cache is current")
-    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     c.set_defaults(func=_cache)

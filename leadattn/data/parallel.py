@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
@@ -19,20 +19,30 @@ def default_workers() -> int:
 
 
 def progress_map(
-    func: Callable[[T], R], items: Iterable[T], total: int, desc: str, workers: int | None = None
+    func: Callable[[T], R],
+    items: Sequence[T],
+    total: int,
+    desc: str,
+    workers: int | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> Iterator[R]:
-    """Yield ``func(item)`` in input order, over ``workers`` processes (1: in this process)."""
+    """Yield ``func(item)`` in input order, over ``workers`` processes (1: in this process).
+
+    ``total`` records in all; ``sizes`` gives the records each item holds when items are batches.
+    """
     workers = default_workers() if workers is None else max(1, workers)
+    sizes = sizes if sizes is not None else [1] * len(items)
     bar = tqdm(total=total, desc=desc, unit="rec", dynamic_ncols=True)
     try:
-        if workers == 1 or total < 2:
-            for item in items:
+        if workers == 1 or len(items) < 2:
+            for item, size in zip(items, sizes):
                 yield func(item)
-                bar.update()
+                bar.update(size)
             return
+        chunksize = max(1, min(64, len(items) // (workers * 8)))
         with ProcessPoolExecutor(workers) as pool:
-            for result in pool.map(func, items, chunksize=max(1, min(64, total // (workers * 8)))):
+            for result, size in zip(pool.map(func, items, chunksize=chunksize), sizes):
                 yield result
-                bar.update()
+                bar.update(size)
     finally:
         bar.close()

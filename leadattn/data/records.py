@@ -2,7 +2,9 @@
 
 The header carries the sampling rate, per-lead gain, baseline and name, and comment lines with age, sex
 and the SNOMED CT diagnoses (``# Dx:``). The ``.mat`` file holds ``val``, int16 ADC values of shape
-[leads, samples]. Signals are returned in millivolts, rows in canonical lead order.
+[leads, samples]. Signals are returned in millivolts, rows in canonical lead order. A header without a
+``# Dx:`` line, or with ``# Dx: Unknown``, reads as an unlabelled record (``labelled`` False): fine for
+prediction and pretraining, left out of training and evaluation.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import scipy.io
 
 from leadattn import labels as _labels
 from leadattn.data.sources import source_of
+from leadattn.errors import LeadattnError
 from leadattn.leads import LEADS, canonical_lead
 
 
-class RecordError(Exception):
+class RecordError(LeadattnError):
     """A record that cannot be used, with the record's name and the kind of problem.
 
     ``kind`` is one of: missing_file, bad_header, bad_fs, unknown_lead, bad_dx, truncated_signal,
-    shape_mismatch, non_finite, empty.
+    shape_mismatch, non_finite, empty, flat (no lead carries signal).
     """
 
     def __init__(self, record: str, kind: str, message: str):
@@ -55,6 +58,7 @@ class Header:
     age: float | None
     sex: str | None
     dx: tuple[str, ...]
+    labelled: bool = True
 
     @property
     def source(self) -> str:
@@ -77,6 +81,7 @@ class Record:
     sex: str | None
     dx: tuple[str, ...]
     path: Path
+    labelled: bool = True
     labels: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,8 +96,14 @@ class Record:
         return self.signal.shape[1] / self.fs
 
 
+FLAT_MV = 0.02
+"""A lead whose peak-to-peak amplitude is below this many mV carries no signal: it is disconnected,
+constant, or holds only a few ADC units of noise (one unit is 0.001-0.005 mV at the data's gains).
+The smallest real ECG lead still swings well over 0.1 mV with every QRS complex."""
+
 _WFDB_INVALID_16 = -32768
 _UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3}
+_UNKNOWN = ("unknown", "nan", "none")
 _GAIN = re.compile(r"^(?P<gain>[-+0-9.eE]+)(\((?P<baseline>[-+0-9]+)\))?(/(?P<units>\w+))?$")
 
 
@@ -121,7 +132,9 @@ def _parse_lead(stem: str, line: str) -> LeadInfo:
     return LeadInfo(lead, gain, baseline, _UNITS_TO_MV[units])
 
 
-def _parse_comment(stem: str, comments: dict[str, str]) -> tuple[float | None, str | None, tuple]:
+def _parse_comment(
+    stem: str, comments: dict[str, str]
+) -> tuple[float | None, str | None, tuple[str, ...], bool]:
     age_text = comments.get("age", "").strip()
     try:
         age = float(age_text) if age_text else None
@@ -133,13 +146,13 @@ def _parse_comment(stem: str, comments: dict[str, str]) -> tuple[float | None, s
     if sex is not None and sex.lower() in ("unknown", "nan"):
         sex = None
     dx_text = comments.get("dx")
-    if dx_text is None:
-        raise RecordError(stem, "bad_dx", "header has no '# Dx:' line")
-    codes = tuple(c.strip() for c in dx_text.split(",") if c.strip())
+    if dx_text is None:  # a recording without a diagnosis: fine for prediction, not for training
+        return age, sex, (), False
+    codes = tuple(c.strip() for c in dx_text.split(",") if c.strip() and c.strip().lower() not in _UNKNOWN)
     bad = [c for c in codes if not c.isdigit()]
     if bad:
         raise RecordError(stem, "bad_dx", f"non-numeric SNOMED CT code(s) in '# Dx:': {', '.join(bad)}")
-    return age, sex, codes
+    return age, sex, codes, bool(codes)
 
 
 def read_header(path: str | Path) -> Header:
@@ -186,8 +199,8 @@ def read_header(path: str | Path) -> Header:
     duplicated = sorted({lead for lead in leads if leads.count(lead) > 1})
     if duplicated:
         raise RecordError(name, "unknown_lead", f"lead(s) {', '.join(duplicated)} appear twice")
-    age, sex, dx = _parse_comment(name, comments)
-    return Header(name, hea, fs, samples, leads, info, age, sex, dx)
+    age, sex, dx, labelled = _parse_comment(name, comments)
+    return Header(name, hea, fs, samples, leads, info, age, sex, dx, labelled)
 
 
 def _load_adc(header: Header) -> np.ndarray:
@@ -197,8 +210,12 @@ def _load_adc(header: Header) -> np.ndarray:
         raise RecordError(name, "missing_file", f"signal file {mat} does not exist")
     try:
         content = scipy.io.loadmat(mat, variable_names=["val"])
-    except Exception as error:  # scipy raises many types for damaged files
-        raise RecordError(name, "truncated_signal", f"cannot read {mat.name}: {error}") from None
+    except Exception:  # scipy raises many types for damaged files
+        raise RecordError(
+            name,
+            "truncated_signal",
+            f"{mat.name} cannot be read: the file is truncated or is not a MATLAB file",
+        ) from None
     if "val" not in content:
         raise RecordError(name, "truncated_signal", f"{mat.name} holds no 'val' array")
     adc = np.asarray(content["val"])
@@ -212,6 +229,11 @@ def _load_adc(header: Header) -> np.ndarray:
     return adc
 
 
+def flat_leads(signal: np.ndarray) -> np.ndarray:
+    """Which rows of a signal [leads, samples] in mV are flat (peak-to-peak below :data:`FLAT_MV`)."""
+    return np.ptp(signal, axis=1) < FLAT_MV
+
+
 def read_record(path: str | Path) -> Record:
     """Read one challenge record (path to ``.hea``, ``.mat`` or the stem) into a :class:`Record`.
 
@@ -222,23 +244,28 @@ def read_record(path: str | Path) -> Record:
     adc = _load_adc(header)
     if adc.size == 0:
         raise RecordError(header.name, "empty", "signal has no samples")
-    signal = np.empty(adc.shape, dtype=np.float64)
-    # WFDB marks a missing sample of format 16 with the smallest int16; it reads as NaN.
-    missing = adc == _WFDB_INVALID_16 if np.issubdtype(adc.dtype, np.integer) else np.zeros(adc.shape, bool)
-    for row, info in enumerate(header.lead_info):
-        signal[row] = (adc[row].astype(np.float64) - info.baseline) / info.gain * info.scale_to_mv
-    signal[missing] = np.nan
-    if not np.isfinite(signal).all():
-        bad = sorted({header.leads[r] for r in np.nonzero(~np.isfinite(signal))[0]})
-        raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
     order = sorted(range(len(header.leads)), key=lambda r: LEADS.index(header.leads[r]))
+    info = [header.lead_info[r] for r in order]
+    baseline = np.array([i.baseline for i in info])[:, None]
+    gain = np.array([i.gain for i in info])[:, None]
+    units = np.array([i.scale_to_mv for i in info])[:, None]
+    signal = ((adc[order] - baseline) / gain * units).astype(np.float32)
+    # WFDB marks a missing sample of format 16 with the smallest int16; it reads as NaN.
+    if np.issubdtype(adc.dtype, np.integer):
+        signal[adc[order] == _WFDB_INVALID_16] = np.nan
+    if not np.isfinite(signal).all():
+        bad = sorted({header.leads[order[r]] for r in np.nonzero(~np.isfinite(signal))[0]})
+        raise RecordError(header.name, "non_finite", f"NaN or infinite samples in lead(s) {', '.join(bad)}")
+    if flat_leads(signal).all():
+        raise RecordError(header.name, "flat", f"every lead is flat (peak-to-peak below {FLAT_MV} mV)")
     return Record(
         name=header.name,
-        signal=signal[order].astype(np.float32),
+        signal=signal,
         fs=header.fs,
         leads=tuple(header.leads[r] for r in order),
         age=header.age,
         sex=header.sex,
         dx=header.dx,
         path=header.path,
+        labelled=header.labelled,
     )

@@ -10,18 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from leadattn import metrics
-from leadattn.checkpoint import CheckpointError
-from leadattn.data import RecordError
+from leadattn.errors import run_cli
 from leadattn.evaluation.challenge_format import score_outputs
 from leadattn.evaluation.evaluate import DEFAULT_SUBSETS, evaluate
 from leadattn.evaluation.report import METRIC_TITLES
 from leadattn.labels import ABBREVIATIONS
-
-_EXPECTED = (CheckpointError, RecordError, FileNotFoundError, ValueError, KeyError)
 
 
 def _folds(text: str) -> list[int]:
@@ -56,8 +52,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0: none)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
-    parser.add_argument("--window", type=int, default=5000, help="window length in samples after resampling")
-    parser.add_argument("--hop", type=int, default=2500, help="step between windows in samples")
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="window scored at once, in seconds (default: the checkpoint's validation window, 10 s)",
+    )
+    parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
     parser.add_argument("--combine", choices=("mean", "max"), default="mean", help="how windows are combined")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ...")
@@ -70,23 +70,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except _EXPECTED as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 def _leads(values: list[str]) -> list[int | str]:
     return [int(v) if v.strip().isdigit() else v for v in values]
 
 
-@_guarded
 def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(
         args.checkpoint,
@@ -99,8 +86,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         bootstrap=args.bootstrap,
         seed=args.seed,
-        window=args.window,
-        hop=args.hop,
+        window_seconds=args.window,
+        hop_seconds=args.hop,
         combine=args.combine,
         batch_size=args.batch_size,
         device=args.device,
@@ -112,11 +99,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"{'leads':>12} " + " ".join(f"{METRIC_TITLES[m]:>16}" for m in metrics.HEADLINE))
     for name, result in report.results.items():
         print(f"{name:>12} " + " ".join(f"{result.scores[m]:>16.3f}" for m in metrics.HEADLINE))
+    for text in report.info.get("warnings", []):
+        print(f"warning: {text}", file=sys.stderr)
     print(f"report: {args.out / 'report.md'}")
     return 0
 
 
-@_guarded
 def run_score_outputs(args: argparse.Namespace) -> int:
     result = score_outputs(args.output_dir, args.label_dir)
     print(f"{result['records']} records")
@@ -163,4 +151,5 @@ def main(argv: list[str] | None = None) -> int:
     """``leadattn-evaluate`` and ``evaluate.py``: the ``evaluate`` subcommand on its own."""
     parser = argparse.ArgumentParser(prog="leadattn-evaluate", description=evaluate.__doc__.splitlines()[0])
     add_evaluate_arguments(parser)
-    return run_evaluate(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run_evaluate(args))

@@ -1,10 +1,11 @@
 """Evaluate a checkpoint on a split of a manifest: predictions for every lead subset, metrics, report.
 
-Records are read from the data directory (by default the one recorded beside the manifest when it
-was prepared), preprocessed as the checkpoint's model was trained but without truncation, and scored
-whole with sliding windows (:mod:`leadattn.inference`) under each lead subset. A record that cannot
-be read is skipped and listed in the report; problems with the checkpoint, the manifest or the split
-stop the evaluation with a message naming them.
+Records are read from the data directory (by default the one recorded beside the manifest when it was
+prepared), preprocessed as the checkpoint's model was trained but without truncation, and scored whole
+with sliding windows under each lead subset, through the same :class:`leadattn.inference.Predictor` that
+prediction and explanation use; each subset's decisions use the thresholds tuned for it. A record that
+cannot be read is skipped and listed in the report; problems with the checkpoint, the manifest or the
+split stop the evaluation with a message naming them.
 """
 
 from __future__ import annotations
@@ -17,18 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from leadattn.checkpoint import CheckpointError, LoadedModel, load_model
 from leadattn.data import RecordError, manifest_data_dir, manifest_labels, read_manifest, read_record
 from leadattn.evaluation.challenge_format import export_outputs
 from leadattn.evaluation.predictions import predictions_frame, subset_name
-from leadattn.evaluation.report import Report, summarise
-from leadattn.inference import Combine, predict_record_subsets
+from leadattn.evaluation.report import Report, split_warnings, summarise
+from leadattn.inference import Combine, Predictor, subset_key
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS, NUM_CLASSES, class_index
-from leadattn.leads import LEAD_SUBSETS, resolve_leads
-from leadattn.thresholds import apply_thresholds
+from leadattn.leads import LEAD_SUBSETS, lead_mask, resolve_leads
+from leadattn.thresholds import apply_thresholds, threshold_table
 
 DEFAULT_SUBSETS: tuple[int, ...] = tuple(LEAD_SUBSETS)
 """The challenge's lead subsets: 12, 6, 4, 3 and 2 leads; the first is the headline."""
@@ -129,8 +129,6 @@ def check_checkpoint(loaded: LoadedModel, source: str = "checkpoint") -> None:
     outputs = getattr(config, "num_classes", NUM_CLASSES)
     if outputs != NUM_CLASSES:
         raise CheckpointError(f"{source} has {outputs} outputs, expected {NUM_CLASSES}")
-    if np.shape(loaded.thresholds) != (NUM_CLASSES,):
-        raise CheckpointError(f"{source} has thresholds of shape {np.shape(loaded.thresholds)}")
     pre = loaded.preprocess
     if not (math.isfinite(pre.fs) and pre.fs > 0):
         raise CheckpointError(f"{source} preprocessing has an invalid sampling rate {pre.fs}")
@@ -155,12 +153,6 @@ def check_manifest_classes(frame: pd.DataFrame, source: str) -> None:
             )
 
 
-def _device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def evaluate(
     checkpoint: str | Path | LoadedModel,
     manifest: str | Path,
@@ -172,20 +164,23 @@ def evaluate(
     thresholds: str | Path | np.ndarray | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
-    window: int = 5000,
-    hop: int = 2500,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
     combine: Combine = "mean",
     batch_size: int = 32,
     device: str = "auto",
     challenge_outputs: bool = False,
     progress: bool = True,
 ) -> Report:
-    """Evaluate ``checkpoint`` on a split of ``manifest`` and, with ``out_dir``, write the report there.
+    """Evaluate ``checkpoint`` on a split of ``manifest`` and, with ``out_dir``, write the report
+    there.
 
     ``records`` is a list of record names or a file of them; ``leads`` lists the lead subsets (sizes
     or lead names), the first being the headline; ``thresholds`` (a file or 26 values) replaces the
-    checkpoint's. With ``challenge_outputs``, one challenge output file per record is also written
-    for each subset under ``out_dir/challenge_outputs/<subset>/``.
+    checkpoint's per-subset thresholds for every subset; ``window_seconds`` defaults to the
+    checkpoint's validation window and ``hop_seconds`` to half the window. With
+    ``challenge_outputs``, one challenge output file per record is also written for each subset
+    under ``out_dir/challenge_outputs/<subset>/``.
     """
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be 0 or more resamples, got {bootstrap}")
@@ -196,12 +191,17 @@ def evaluate(
     if len(set(names)) != len(names):
         raise ValueError(f"lead subsets repeat: {', '.join(names)}")
 
-    device = _device(device)
     if isinstance(checkpoint, LoadedModel):
         loaded, checkpoint_text = checkpoint, "model given in memory"
     else:
-        loaded, checkpoint_text = load_model(checkpoint, map_location=device), str(checkpoint)
+        loaded, checkpoint_text = load_model(checkpoint), str(checkpoint)
     check_checkpoint(loaded, checkpoint_text)
+    options = {"window_seconds": window_seconds} if window_seconds is not None else {}
+    predictor = Predictor.from_checkpoint(
+        loaded, device, hop_seconds=hop_seconds, combine=combine, batch_size=batch_size, **options
+    )
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValueError(f"--out {out_dir} is a file: name a folder for the report")
 
     frame = read_manifest(manifest)
     data_dir = Path(data_dir) if data_dir is not None else manifest_data_dir(manifest)
@@ -210,25 +210,33 @@ def evaluate(
     if isinstance(records, (str, Path)):
         records = read_record_names(records)
     chosen, split = select_split(frame, folds, records)
+    unlabelled = int((~chosen["labelled"]).sum())
+    chosen = chosen[chosen["labelled"]].reset_index(drop=True)
+    if chosen.empty:
+        raise ValueError(f"the split ({split}) has only unlabelled records: `leadattn predict` scores them")
     check_manifest_classes(chosen, str(manifest))
 
     if thresholds is None:
-        threshold_values, threshold_text = loaded.thresholds, "tuned during training (from the checkpoint)"
+        table, threshold_text = (
+            predictor.thresholds,
+            "tuned per lead subset during training (from the checkpoint)",
+        )
     elif isinstance(thresholds, (str, Path)):
-        threshold_values, threshold_text = read_thresholds(thresholds), f"from `{thresholds}`"
+        table, threshold_text = threshold_table(read_thresholds(thresholds)), f"from `{thresholds}`"
     else:
-        threshold_values, threshold_text = np.asarray(thresholds, dtype=np.float64), "given by the caller"
-        if threshold_values.shape != (NUM_CLASSES,):
-            raise ValueError(f"thresholds have shape {threshold_values.shape}, expected ({NUM_CLASSES},)")
+        values = np.asarray(thresholds, dtype=np.float64)
+        if values.shape != (NUM_CLASSES,):
+            raise ValueError(f"thresholds have shape {values.shape}, expected ({NUM_CLASSES},)")
+        table, threshold_text = threshold_table(values), "given by the caller"
+    subset_thresholds = {name: table[subset_key(lead_mask(s))] for name, s in zip(names, subsets)}
+    fallback = list(loaded.payload.get("threshold_fallback", [])) if thresholds is None else []
 
     rows, skipped = [], []
     items = chosen.itertuples(index=False)
     for row in tqdm(items, total=len(chosen), desc="evaluate", unit="rec", disable=not progress):
         try:
             record = read_record(data_dir / row.path)
-            probabilities = predict_record_subsets(
-                loaded, record, subsets, window=window, hop=hop, combine=combine, batch_size=batch_size
-            )
+            probabilities = predictor.probabilities([record], subsets)[0]
         except RecordError as error:
             skipped.append({"name": str(row.name), "kind": error.kind, "message": str(error)})
             continue
@@ -247,7 +255,7 @@ def evaluate(
                 subsets=[name] * len(rows),
                 labels=np.stack([r[2] for r in rows]),
                 scores=scores,
-                outputs=apply_thresholds(scores, threshold_values),
+                outputs=apply_thresholds(scores, subset_thresholds[name]),
             )
         )
     predictions = pd.concat(table, ignore_index=True)
@@ -256,17 +264,20 @@ def evaluate(
         "manifest": str(manifest),
         "data_dir": str(data_dir),
         "split": split,
-        "records_requested": len(chosen),
+        "records_requested": len(chosen) + unlabelled,
+        "unlabelled_left_out": unlabelled,
         "lead_subsets": names,
         "thresholds_source": threshold_text,
-        "window": window,
-        "hop": hop,
+        "window_seconds": predictor.window_seconds,
+        "hop_seconds": predictor.hop_seconds,
         "combine": combine,
+        "threshold_fallback": fallback,
+        "warnings": split_warnings(np.stack([r[2] for r in rows])),
         "bootstrap": bootstrap,
         "confidence": 0.95,
         "seed": seed,
     }
-    report = Report(info, threshold_values, predictions, summarise(predictions, bootstrap, seed), skipped)
+    report = Report(info, subset_thresholds, predictions, summarise(predictions, bootstrap, seed), skipped)
     if out_dir is not None:
         report.write(out_dir)
         if challenge_outputs:

@@ -66,6 +66,31 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+MIN_RECORDS = 30
+"""Fewest records of a split whose metrics the report presents without a warning."""
+MIN_CLASS_POSITIVES = 10
+"""Fewest positives of a class whose per-class figures the report presents without a mark."""
+
+
+def split_warnings(labels: np.ndarray) -> list[str]:
+    """Warnings about a split too small for its figures to mean much: few records, or classes with
+    only a handful of positives (their AUROC and F-measure swing with a single record)."""
+    found = []
+    if labels.shape[0] < MIN_RECORDS:
+        found.append(
+            f"only {labels.shape[0]} records were scored (fewer than {MIN_RECORDS}): every figure and "
+            "interval here is unreliable"
+        )
+    positives = labels.sum(axis=0)
+    few = [ABBREVIATIONS[k] for k in np.flatnonzero((positives > 0) & (positives < MIN_CLASS_POSITIVES))]
+    if few:
+        found.append(
+            f"classes with fewer than {MIN_CLASS_POSITIVES} positives, whose per-class figures are "
+            f"unreliable: {', '.join(few)}"
+        )
+    return found
+
+
 @dataclass
 class Report:
     """An evaluation: settings, skipped records, the predictions table and its metrics per subset.
@@ -76,7 +101,7 @@ class Report:
     """
 
     info: dict
-    thresholds: np.ndarray
+    thresholds: dict[str, np.ndarray]
     predictions: pd.DataFrame
     results: dict[str, SubsetResult]
     skipped: list[dict] = field(default_factory=list)
@@ -109,7 +134,7 @@ class Report:
             "records_scored": int(self.headline.records),
             "records_skipped": len(self.skipped),
             "skipped": self.skipped,
-            "thresholds": _per_class(self.thresholds),
+            "thresholds": {name: _per_class(values) for name, values in self.thresholds.items()},
             "subsets": subsets,
             "figures": dict(FIGURES),
         }
@@ -125,10 +150,20 @@ class Report:
             f"- Manifest: `{info.get('manifest', '')}`, data directory `{info.get('data_dir', '')}`",
             f"- Split: {info.get('split', '')}; {head.records} records scored, {len(self.skipped)} skipped",
             f"- Thresholds: {info.get('thresholds_source', '')}",
-            f"- Inference: windows of {info.get('window')} samples every {info.get('hop')}, "
+            f"- Inference: windows of {info.get('window_seconds')} s every {info.get('hop_seconds')} s, "
             f"window probabilities combined by {info.get('combine')}",
             f"- Intervals: {confidence} percentile bootstrap over records, "
             f"{info.get('bootstrap', 0)} resamples (seed {info.get('seed', 0)})",
+            "",
+            *[f"- **Warning**: {text}" for text in info.get("warnings", [])],
+            *(
+                [
+                    f"- Thresholds not tuned (too few validation positives), kept at 0.5: "
+                    f"{', '.join(info['threshold_fallback'])}"
+                ]
+                if info.get("threshold_fallback")
+                else []
+            ),
             "",
             f"## Headline metrics ({head.subset} leads)",
             "",
@@ -154,11 +189,13 @@ class Report:
             "| class | name | support | AUROC | AUPRC | F-measure | threshold |",
             "|---|---|---|---|---|---|---|",
         ]
+        thresholds = self.thresholds[head.subset]
         for k, c in enumerate(scored_classes()):
+            few = " (few)" if 0 < head.support[k] < MIN_CLASS_POSITIVES else ""
             lines.append(
-                f"| {c.abbreviation} | {c.name} | {int(head.support[k])} "
+                f"| {c.abbreviation} | {c.name} | {int(head.support[k])}{few} "
                 f"| {_number(head.scores['auroc_classes'][k])} | {_number(head.scores['auprc_classes'][k])} "
-                f"| {_number(head.scores['f_measure_classes'][k])} | {_number(self.thresholds[k], 4)} |"
+                f"| {_number(head.scores['f_measure_classes'][k])} | {_number(thresholds[k], 4)} |"
             )
         lines += [
             "",

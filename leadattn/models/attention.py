@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -24,9 +25,12 @@ class WithinLeadAttention(nn.Module):
     (``[leads, dim, 2 * qk_dim + dim]``) holds ``W_Q[l]`` in columns ``[0, qk_dim)``, ``W_K[l]`` in
     ``[qk_dim, 2 * qk_dim)`` and ``W_V[l]`` in the rest; ``out_weight`` (``[leads, dim, dim]``) holds
     ``W_O[l]``. Tokens attend only to tokens of the same lead inside the same non-overlapping window
-    of ``window`` tokens; a shifted block offsets the windows by half a window so that information
-    crosses window borders over two blocks. ``window = 0`` makes the window the whole record. The
-    sequence is zero-padded to whole windows and padded keys are masked out of the softmax.
+    of ``window`` tokens; ``offset`` moves the window borders by that many tokens, so that blocks with
+    different offsets let information cross borders. ``window = 0`` makes the window the whole
+    record. The sequence is zero-padded to whole windows and padded keys are masked out of the
+    softmax; ``keys`` (bool ``[B, leads, N]``) masks out further keys (padding after a record's end,
+    tokens hidden from a context encoder). A query always keeps itself as a key, so no row of the
+    softmax is empty.
     Position enters as a learned bias per head and relative offset (offsets beyond
     ``max_relative_distance`` share one bias in whole-record windows).
     """
@@ -58,12 +62,12 @@ class WithinLeadAttention(nn.Module):
         nn.init.trunc_normal_(self.qkv_weight, std=0.02)
         nn.init.trunc_normal_(self.out_weight, std=0.02)
 
-    def forward(self, x: torch.Tensor, shift: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, offset: int = 0, keys: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``[B, leads, N, dim]`` -> ``[B, leads, N, dim]``."""
-        return self._attend(x, shift, collect=False)[0]
+        return self._attend(x, offset, keys, collect=False)[0]
 
     def forward_with_weights(
-        self, x: torch.Tensor, shift: bool = False
+        self, x: torch.Tensor, offset: int = 0, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Output, weights ``[B, heads, leads, N, W]`` and key index ``[N, W]``.
 
@@ -71,17 +75,17 @@ class WithinLeadAttention(nn.Module):
         ``j``-th key of its window, which is token ``key_index[n, j]`` of the same lead (``-1`` for
         padding, whose weight is 0). Rows sum to 1.
         """
-        out, weights, key_index = self._attend(x, shift, collect=True)
+        out, weights, key_index = self._attend(x, offset, keys, collect=True)
         assert weights is not None and key_index is not None
         return out, weights, key_index
 
     def _attend(
-        self, x: torch.Tensor, shift: bool, collect: bool
+        self, x: torch.Tensor, offset: int, keys: torch.Tensor | None, collect: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
         heads, qk = self.heads, self.qk_dim
         window = self.window or tokens
-        start = window // 2 if shift and self.window else 0
+        start = offset % window if self.window else 0
         end = (-(tokens + start)) % window
         # Lead-major, zero-padded to whole windows in one copy; padded tokens are projected too
         # (cheaper than padding the wider projections) and masked out as keys below.
@@ -107,7 +111,13 @@ class WithinLeadAttention(nn.Module):
         bias = self.relative_bias[:, relative + self.reach]  # [heads, W, W]
         bias = torch.where(is_pad, float("-inf"), bias)  # [groups, heads, W, W]
         scores = torch.matmul(q, k).reshape(leads * batch, groups, heads, window, window)
-        attn = self.softmax(scores * self.scale + bias)
+        scores = scores * self.scale + bias
+        if keys is not None:
+            allowed = F.pad(keys.transpose(0, 1), (start, padded - tokens - start))
+            allowed = allowed.reshape(leads * batch, groups, 1, 1, window)
+            allowed = allowed | torch.eye(window, dtype=torch.bool, device=x.device)
+            scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        attn = self.softmax(scores)
 
         out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, window, window), v)
         out = out.transpose(1, 2).reshape(leads, batch * padded, dim)
@@ -118,8 +128,8 @@ class WithinLeadAttention(nn.Module):
         weights = attn.reshape(leads, batch, groups, heads, window, window).permute(1, 3, 0, 2, 4, 5)
         weights = weights.reshape(batch, heads, leads, padded, window)[:, :, :, start : start + tokens]
         query = torch.arange(tokens, device=x.device) + start
-        keys = (query // window * window)[:, None] + offsets[None, :] - start
-        key_index = torch.where((keys >= 0) & (keys < tokens), keys, -1)
+        key_token = (query // window * window)[:, None] + offsets[None, :] - start
+        key_index = torch.where((key_token >= 0) & (key_token < tokens), key_token, -1)
         return out, weights, key_index
 
 
@@ -127,7 +137,9 @@ class AcrossLeadAttention(nn.Module):
     """Self-attention across the leads at every time token, excluding absent leads as keys.
 
     Projections are shared by all leads; lead identity comes from the per-lead embedding added
-    after the stem and from a learned bias per head and (query lead, key lead) pair.
+    after the stem and from a learned bias per head and (query lead, key lead) pair. ``keys``
+    (bool ``[B, leads, N]``, already excluding absent leads) masks keys per lead and token instead of
+    ``lead_mask``; a query always keeps itself as a key.
     """
 
     def __init__(self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float) -> None:
@@ -142,21 +154,23 @@ class AcrossLeadAttention(nn.Module):
         self.attn_drop = nn.Dropout(attention_dropout)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x``: ``[B, leads, N, dim]``, ``lead_mask``: bool ``[B, leads]`` -> ``[B, leads, N, dim]``."""
-        return self._attend(x, lead_mask, collect=False)[0]
+        return self._attend(x, lead_mask, keys, collect=False)[0]
 
     def forward_with_weights(
-        self, x: torch.Tensor, lead_mask: torch.Tensor
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Output and weights ``[B, heads, N, leads, leads]``: at token ``n``, query lead ``l``
         attends to key lead ``m`` with weight ``[b, h, n, l, m]``; absent key leads get 0."""
-        out, weights = self._attend(x, lead_mask, collect=True)
+        out, weights = self._attend(x, lead_mask, keys, collect=True)
         assert weights is not None
         return out, weights
 
     def _attend(
-        self, x: torch.Tensor, lead_mask: torch.Tensor, collect: bool
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None, collect: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, leads, tokens, dim = x.shape
         heads, qk = self.heads, self.qk_dim
@@ -167,10 +181,18 @@ class AcrossLeadAttention(nn.Module):
         q = q.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
         k = k.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)
-        # Absent leads are removed as keys through the bias: [B, 1, heads, leads, leads].
-        bias = torch.where(lead_mask[:, None, None, None, :], self.lead_bias, float("-inf"))
         scores = torch.matmul(q, k).reshape(batch, tokens, heads, leads, leads)
-        attn = self.softmax(scores * self.scale + bias)
+        if keys is None:
+            # Absent leads are removed as keys through the bias: [B, 1, heads, leads, leads].
+            bias = torch.where(lead_mask[:, None, None, None, :], self.lead_bias, float("-inf"))
+            scores = scores * self.scale + bias
+        else:
+            allowed = keys.transpose(1, 2)[:, :, None, None, :]  # [B, N, 1, 1, leads]
+            allowed = allowed | torch.eye(leads, dtype=torch.bool, device=x.device)
+            scores = (scores * self.scale + self.lead_bias).masked_fill(
+                ~allowed, torch.finfo(scores.dtype).min
+            )
+        attn = self.softmax(scores)
         out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, leads, leads), v)
         out = self.proj(out.transpose(1, 2).reshape(batch, tokens, leads, dim)).transpose(1, 2)
         return out, (attn.transpose(1, 2) if collect else None)

@@ -26,7 +26,7 @@ class LeadAttentionBlock(nn.Module):
         within_heads: int,
         across_heads: int,
         window: int,
-        shift: bool,
+        offset: int,
         mlp_ratio: float,
         activation: str,
         dropout: float,
@@ -34,7 +34,7 @@ class LeadAttentionBlock(nn.Module):
         max_relative_distance: int,
     ) -> None:
         super().__init__()
-        self.shift = shift and window > 0
+        self.offset = offset if window > 0 else 0
         self.norm_within = nn.LayerNorm(dim)
         self.within = WithinLeadAttention(
             leads, dim, qk_dim, within_heads, window, max_relative_distance, attention_dropout
@@ -47,20 +47,24 @@ class LeadAttentionBlock(nn.Module):
         self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout)
         self.drop_mlp = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``."""
-        x = x + self.drop_within(self.within(self.norm_within(x), self.shift))
-        x = x + self.drop_across(self.across(self.norm_across(x), lead_mask))
+    def forward(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``; ``keys``: bool
+        ``[B, leads, N]``, the tokens that may be attended to (``None``: every token of a present
+        lead)."""
+        x = x + self.drop_within(self.within(self.norm_within(x), self.offset, keys))
+        x = x + self.drop_across(self.across(self.norm_across(x), lead_mask, keys))
         return x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
 
     def forward_with_attention(
-        self, x: torch.Tensor, lead_mask: torch.Tensor
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Like :meth:`forward`, also returning within-lead weights ``[B, heads, leads, N, W]``,
         across-lead weights ``[B, heads, N, leads, leads]`` and the key index ``[N, W]``."""
-        y, within, key_index = self.within.forward_with_weights(self.norm_within(x), self.shift)
+        y, within, key_index = self.within.forward_with_weights(self.norm_within(x), self.offset, keys)
         x = x + self.drop_within(y)
-        y, across = self.across.forward_with_weights(self.norm_across(x), lead_mask)
+        y, across = self.across.forward_with_weights(self.norm_across(x), lead_mask, keys)
         x = x + self.drop_across(y)
         x = x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
         return x, within, across, key_index
@@ -86,17 +90,32 @@ class TokenMerge(nn.Module):
         return self.reduce(self.norm(x))
 
 
+def merge_keys(keys: torch.Tensor) -> torch.Tensor:
+    """Key mask after :class:`TokenMerge`: a merged token is a key where either of its pair was.
+
+    ``[B, leads, N]`` -> ``[B, leads, ceil(N / 2)]``.
+    """
+    batch, leads, tokens = keys.shape
+    keys = F.pad(keys, (0, tokens % 2))
+    return keys.reshape(batch, leads, -1, 2).any(dim=-1)
+
+
 class MaskedMeanMaxPool(nn.Module):
-    """Mean and maximum over present leads and all tokens, concatenated: ``[B, 2 * dim]``.
+    """Mean and maximum over present leads and valid tokens, concatenated: ``[B, 2 * dim]``.
 
     The mean summarises the record; the maximum keeps short events (a single premature beat) that
-    a mean over a minute of tokens would dilute. Absent leads are excluded from both.
+    a mean over a minute of tokens would dilute. Absent leads, and tokens past a record's end, are
+    excluded from both.
     """
 
-    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``."""
-        present = lead_mask[:, :, None, None]
-        count = lead_mask.sum(dim=1, keepdim=True).to(x.dtype) * x.shape[2]
+    def forward(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``; ``keys``: bool
+        ``[B, leads, N]``, the tokens to pool (``None``: every token of a present lead)."""
+        present = lead_mask[:, :, None] if keys is None else keys
+        count = (present.sum(dim=(1, 2)) * (x.shape[2] if keys is None else 1)).to(x.dtype)[:, None]
+        present = present[..., None]
         mean = x.masked_fill(~present, 0.0).sum(dim=(1, 2)) / count
         peak = x.masked_fill(~present, float("-inf")).amax(dim=(1, 2))
         return torch.cat([mean, peak], dim=-1)

@@ -30,7 +30,9 @@ class LocalLeadAttentionConfig:
             per lead and block, as in the paper's formulation, and is the fastest on CPU.
         across_heads: Heads of the across-lead attention in each stage.
         windows: Within-lead attention window of each stage, in tokens; 0 means the whole record.
-            Windows do not overlap; every second block shifts them by half a window.
+            Windows do not overlap; blocks of a stage alternate window offsets of 0 and half a
+            window, and stage ``s`` adds ``s`` quarter windows, so consecutive blocks never share a
+            window border (a token merge halves time, which would otherwise align them).
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
         mlp_ratio: Hidden width of the feed-forward layer relative to the token width.
         dropout: Dropout on every residual branch and before the head.

@@ -65,11 +65,32 @@ class LeadwiseStem(nn.Module):
             ]
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[B, leads, T]`` -> tokens ``[B, leads, N, dim]``."""
-        y = self.layers(x)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``[B, leads, T]`` -> tokens ``[B, leads, N, dim]``.
+
+        ``lengths`` (``[B]``, samples) marks everything after a record's end as padding: before every
+        convolution that reaches along time, positions past the record's end at that resolution are
+        zeroed, so each token within the record equals the token of the unpadded record whatever the
+        padding holds. Tokens past the end (see :meth:`token_lengths`) are not meaningful.
+        """
+        if lengths is None:
+            y = self.layers(x)
+        else:
+            y = x
+            for layer in self.layers:
+                if isinstance(layer, nn.Conv1d) and layer.kernel_size[0] > 1:
+                    valid = torch.arange(y.shape[-1], device=y.device) < lengths[:, None]
+                    y = y * valid[:, None, :].to(y.dtype)
+                    lengths = _conv_length(lengths, layer.kernel_size[0], layer.stride[0])
+                y = layer(y)
         batch, _, steps = y.shape
         return y.reshape(batch, self.leads, self.dim, steps).transpose(2, 3).contiguous()
+
+    def token_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Tokens computed within records of ``lengths`` samples (the stem's output lengths)."""
+        for kernel, stride in zip(self.kernels, self.strides, strict=True):
+            lengths = _conv_length(lengths, kernel, stride)
+        return lengths
 
     def geometry(self, samples: int) -> TokenGeometry:
         """Which input samples each output token is computed from, for inputs of ``samples``."""
@@ -78,5 +99,10 @@ class LeadwiseStem(nn.Module):
             offset -= (kernel // 2) * stride
             field += (kernel - 1) * stride
             stride *= step
-            tokens = (tokens + 2 * (kernel // 2) - kernel) // step + 1
+            tokens = _conv_length(tokens, kernel, step)
         return TokenGeometry(stride=stride, receptive_field=field, offset=offset, num_tokens=tokens)
+
+
+def _conv_length(length, kernel: int, stride: int):
+    """Output length of a convolution padded by ``kernel // 2`` on both sides (int or tensor)."""
+    return (length + 2 * (kernel // 2) - kernel) // stride + 1

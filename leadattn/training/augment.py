@@ -1,14 +1,15 @@
 """Training-time augmentation of preprocessed crops ``[12, T]`` (per-lead z-scored signals).
 
-Waveform changes mimic what differs between real recordings: gain (one factor for all leads, so
-the leads stay consistent with each other: III = II - I still holds), baseline wander (slow
-sinusoids, one amplitude per lead), broadband noise, mains interference at 50 or 60 Hz, and a shift
-in time with zero fill. Each is applied with ``probability``; amplitudes are in units of the
-standardised signal. Lead-subset dropout keeps only the leads of one challenge subset (12, 6, 4, 3
-or 2 leads, drawn by ``lead_subset_weights``) so that a single model learns to serve them all.
+Waveform changes mimic what differs between real recordings: gain (one factor for all leads, so the
+leads stay consistent with each other: III = II - I still holds), baseline wander (slow sinusoids, one
+amplitude per lead), broadband noise, mains interference at 50 or 60 Hz, and a shift earlier in time
+whose freed tail becomes padding (the crop's valid length shrinks, so the model skips it rather than
+reading zeros as signal). Each is applied with ``probability``; amplitudes are in units of the
+standardised signal. Lead-subset dropout keeps only the leads of one challenge subset (12, 6, 4, 3 or 2
+leads, drawn by ``lead_subset_weights``) so that a single model learns to serve them all.
 
-Every random draw comes from the ``numpy.random.Generator`` passed in, so a crop's augmentation is
-fixed by the seed the dataset derives for it.
+Every random draw comes from the ``numpy.random.Generator`` passed in, so a crop's augmentation is fixed
+by the seed the dataset derives for it.
 """
 
 from __future__ import annotations
@@ -33,18 +34,20 @@ class Augmenter:
         self.subset_probabilities = weights / weights.sum()
 
     def __call__(
-        self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Augmented copy of ``x`` [12, T] and its new lead mask [12]."""
+        self, x: np.ndarray, mask: np.ndarray, length: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Augmented copy of ``x`` [12, T] whose first ``length`` samples are signal, its new lead
+        mask [12] and its new valid length."""
         if not self.config.enabled:
-            return x, mask
-        x = self.waveform(np.array(x, dtype=np.float32, copy=True), rng)
+            return x, mask, length
+        x, length = self.waveform(np.array(x, dtype=np.float32, copy=True), length, rng)
         mask = self.lead_subset(mask, rng)
         x[~mask] = 0.0
-        return x, mask
+        return x, mask, length
 
-    def waveform(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Gain, baseline wander, Gaussian and mains noise and time shift, each with its probability."""
+    def waveform(self, x: np.ndarray, length: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Gain, baseline wander, Gaussian and mains noise and time shift, each with its probability;
+        returns the signal and its valid length."""
         c = self.config
         leads, n = x.shape
         t = np.arange(n, dtype=np.float64) / self.fs
@@ -64,9 +67,10 @@ class Augmenter:
                 wave = np.sin(2 * np.pi * freq * t + rng.uniform(0.0, 2 * np.pi))
                 x += (rng.uniform(0.0, c.mains_noise, size=(leads, 1)) * wave).astype(np.float32)
         if c.time_shift_seconds > 0 and rng.random() < c.probability:
-            limit = int(round(c.time_shift_seconds * self.fs))
-            x = shift(x, int(rng.integers(-limit, limit + 1)))
-        return x
+            limit = min(int(round(c.time_shift_seconds * self.fs)), length - 1)
+            samples = int(rng.integers(0, limit + 1))
+            x, length = shift(x, -samples), length - samples
+        return x, length
 
     def lead_subset(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The record's lead mask restricted to one randomly drawn challenge subset.

@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from leadattn.checkpoint import CheckpointError
-from leadattn.data import RecordError, read_manifest
+from leadattn.data import read_manifest
+from leadattn.errors import run_cli
 from leadattn.training.checkpoints import run_config
 from leadattn.training.config import TrainConfig, bundled_config, load_config, parse_overrides
-from leadattn.training.loop import RunResult, TrainingError, train
-
-_EXPECTED = (CheckpointError, RecordError, TrainingError, FileNotFoundError, ValueError, KeyError)
+from leadattn.training.loop import RunResult, train
 
 DESCRIPTION = """Train a local lead-attention model on the training folds of a manifest, validating on its
 validation fold after every epoch. Without --config and without a manifest, the bundled demo
@@ -34,6 +32,7 @@ EXAMPLES = """examples:
   python train.py --manifest m.csv --out runs/a      # real data with the bundled defaults
   python train.py --config my.yaml --set optim.lr=3e-4 data.sampler=rare_class
   python train.py --resume runs/a                    # continue an interrupted run
+  python train.py --manifest m.csv --init runs/jepa --linear-probe  # a pretrained encoder, head only
   torchrun --standalone --nproc_per_node=4 train.py --manifest m.csv --out runs/ddp"""
 
 _FLAGS = {
@@ -44,11 +43,12 @@ _FLAGS = {
     "device": "run.device",
     "batch_size": "data.batch_size",
     "workers": "data.workers",
+    "init": "finetune.init",
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``train``."""
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``pretrain``: configuration, data, run folder, resume."""
     parser.add_argument("--config", type=Path, help="YAML or TOML file of settings (partial files are fine)")
     parser.add_argument(
         "--set",
@@ -73,11 +73,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train``."""
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--init",
+        metavar="PRETRAINED",
+        help="pretrained encoder to start from: checkpoint or run folder of `leadattn pretrain`",
+    )
+    parser.add_argument(
+        "--linear-probe",
+        action="store_true",
+        help="with --init: freeze the encoder and train the head only (finetune.linear_probe)",
+    )
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted-key overrides from ``--set`` and the flags that name configuration keys."""
+    flags: dict[str, Any] = {key: getattr(args, name, None) for name, key in _FLAGS.items()}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if getattr(args, "linear_probe", False):
+        flags["finetune.linear_probe"] = True
+    return {**parse_overrides(args.overrides), **flags}
+
+
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     """The configuration the arguments describe, and whether it is the no-argument demo."""
-    flags: dict[str, Any] = {key: getattr(args, name) for name, key in _FLAGS.items()}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    overrides = {**parse_overrides(args.overrides), **flags}
+    overrides = flag_overrides(args)
     if args.resume is not None:
         if args.config is not None:
             raise ValueError(
@@ -88,6 +110,17 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
         return load_config(args.config).replace(overrides), False
     demo = "data.manifest" not in overrides and overrides.get("data.demo", True) is not False
     return bundled_config("demo" if demo else "default").replace(overrides), demo
+
+
+def keep_earlier_run(run_dir: Path) -> Path | None:
+    """Move a finished or interrupted run (and its evaluation and explanation folders) aside to
+    ``<run>-<time>``, so that a new demo run neither replaces it nor mixes with its stale outputs."""
+    if not (run_dir / "last.pt").exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime((run_dir / "last.pt").stat().st_mtime))
+    target = run_dir.with_name(f"{run_dir.name}-{stamp}")
+    run_dir.rename(target)
+    return target
 
 
 def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
@@ -119,16 +152,15 @@ def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, then print where the model is and what to run next."""
-    try:
-        config, demo = resolve_config(args)
-        if args.print_config:
-            print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
-            return 0
-        result = train(config, resume=args.resume is not None, overwrite=args.overwrite or demo)
-    except _EXPECTED as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    config, demo = resolve_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    if demo and not args.overwrite:
+        kept = keep_earlier_run(Path(config.run.out))
+        if kept is not None:
+            print(f"the earlier demo run in {config.run.out} is kept as {kept}")
+    result = train(config, resume=args.resume is not None, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result.best_metrics
@@ -168,4 +200,5 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run_train(args))

@@ -1,7 +1,8 @@
 """Training data: the manifest's folds read through the preprocessing cache, cut into fixed-length crops.
 
 Training crops start at a random sample and are augmented; validation crops are centred and never
-augmented. Records shorter than a crop are zero-padded at the end. The randomness of a training
+augmented. Records shorter than a crop are zero-padded at the end, and every crop carries its valid
+length so that the model skips the padding. The randomness of a training
 crop comes from a generator seeded by (seed, epoch, draw), where ``draw`` is the crop's position in
 the epoch's global order (see :mod:`leadattn.training.sampler`), so a crop does not depend on the
 number of DataLoader workers or processes, and a resumed run sees the same crops as an
@@ -10,6 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from leadattn.data import (
     PreprocessConfig,
     SignalCache,
     build_cache,
+    default_cache_dir,
     manifest_data_dir,
     prepare,
     read_manifest,
@@ -60,15 +63,11 @@ def demo_manifest() -> tuple[Path, Path, bool]:
     return manifest, data_dir, not fresh
 
 
-def default_cache_dir(manifest: Path) -> Path:
-    """``<manifest folder>/<manifest stem>.cache``: one cache per manifest, beside it."""
-    return manifest.with_name(f"{manifest.stem}.cache")
-
-
-def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
+def load_splits(config: DataConfig, preprocess: PreprocessConfig, unlabelled: bool = False) -> Splits:
     """Resolve the manifest and data folder, build the cache if it is missing or stale, pick folds.
 
-    Records the cache build could not read are left out and listed in ``Splits.skipped``.
+    Records the cache build could not read are left out and listed in ``Splits.skipped``; records
+    without a diagnosis are left out too unless ``unlabelled`` (pretraining does not use labels).
     """
     rebuild = False
     if config.demo:
@@ -85,22 +84,41 @@ def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
     frame = read_manifest(manifest)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir(manifest)
     cache = build_cache(frame, data_dir, cache_dir, preprocess, rebuild=rebuild)
-    train_rows, val_rows = split_rows(frame, config)
+    train_rows, val_rows = split_rows(frame, config, unlabelled)
     train, val = _cached(cache, train_rows), _cached(cache, val_rows)
+    train = label_subset(train, config.train_fraction)
     for name, rows in (("training", train), ("validation", val)):
         if rows.size == 0:
             raise ValueError(f"manifest {manifest} has no readable {name} records in the chosen folds")
     return Splits(manifest, data_dir, cache, train, val, list(cache.meta.get("skipped", [])))
 
 
-def split_rows(frame: pd.DataFrame, config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Manifest rows of the training folds and of the validation folds."""
+def split_rows(
+    frame: pd.DataFrame, config: DataConfig, unlabelled: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Manifest rows of the training folds and of the validation folds; unlabelled records (no
+    diagnosis in their header) take part in neither unless ``unlabelled``."""
+    if not unlabelled:
+        frame = frame[frame["labelled"]]
     held_out = set(config.val_folds) | set(config.test_folds)
     if config.train_folds is None:
         train = frame[~frame["fold"].isin(held_out)]
     else:
         train = frame[frame["fold"].isin(config.train_folds)]
     return train, frame[frame["fold"].isin(config.val_folds)]
+
+
+def label_subset(indices: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``ceil(fraction * n)`` records of a fixed random order of ``indices`` (sorted).
+
+    The order does not depend on the fraction, so smaller subsets are nested in larger ones and
+    label-efficiency runs differ only in how many labelled records they add.
+    """
+    if fraction >= 1.0:
+        return indices
+    order = np.random.default_rng(0).permutation(indices.size)
+    keep = max(1, math.ceil(fraction * indices.size))
+    return np.sort(indices[order[:keep]])
 
 
 def _cached(cache: SignalCache, rows: pd.DataFrame) -> np.ndarray:
@@ -119,7 +137,7 @@ class CropDataset(Dataset):
 
     Item ``k`` (validation) is the centred crop of ``indices[k]``; item ``(draw, k)`` (training, as
     yielded by :class:`~leadattn.training.sampler.EpochSampler`) is a random, augmented crop. Each
-    item is ``(x float32 [12, length], mask bool [12], labels float32 [26], k)``. The cache is
+    item is ``(x float32 [12, length], mask bool [12], valid samples, labels float32 [26], k)``. The cache is
     opened lazily in each process, so workers share its memory map instead of copying it.
     """
 
@@ -171,7 +189,8 @@ class CropDataset(Dataset):
         block = self.cache.signal(i, start, start + self.length)
         x[:, : block.shape[1]] = block
         mask = np.array(self.cache.mask(i), dtype=bool)
+        valid = block.shape[1]
         if rng is not None and self.augmenter is not None:
-            x, mask = self.augmenter(x, mask, rng)
+            x, mask, valid = self.augmenter(x, mask, valid, rng)
         labels = np.asarray(self.cache.labels(i), dtype=np.float32)
-        return torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(labels), int(k)
+        return torch.from_numpy(x), torch.from_numpy(mask), valid, torch.from_numpy(labels), int(k)

@@ -1,13 +1,17 @@
 """The training loop: :func:`train` runs a :class:`~leadattn.training.config.TrainConfig` to the end.
 
 Per epoch: one pass over the training shard of every process (AdamW, schedule stepped per batch,
-gradient clipping, optional mixed precision), then validation on the held-out folds. Validation
-scores are gathered from all processes, per-class thresholds are tuned on them
-(:func:`leadattn.thresholds.tune_thresholds`), and the challenge metrics are computed with those
-thresholds, so F-measure, accuracy and challenge metric are optimistic for the validation folds
-(evaluate the test fold for unbiased figures); AUROC and AUPRC do not depend on thresholds.
-``last.pt`` is written after every epoch, ``best.pt`` whenever the monitored metric improves; the
-run stops early after ``run.patience`` epochs without improvement.
+gradient clipping, optional mixed precision), then validation on the held-out folds: whole records,
+windowed and combined exactly as evaluation scores them (:func:`leadattn.inference.score_signals`),
+under every lead subset of ``run.val_subsets``. Scores are gathered from all processes, per-class
+thresholds are tuned for each subset (:func:`leadattn.thresholds.tune_thresholds`; classes with too few
+validation positives keep 0.5), and the challenge metrics are computed with those thresholds, so
+F-measure, accuracy and challenge metric are optimistic for the validation folds (evaluate the test fold
+for unbiased figures); AUROC and AUPRC do not depend on thresholds. With ``finetune.init`` the encoder
+starts from a pretrained checkpoint (``leadattn pretrain``); with ``finetune.linear_probe`` it is frozen
+and only the final norm and the head learn. ``last.pt`` is written after every epoch, ``best.pt``
+whenever the monitored metric improves; the run stops early after ``run.patience`` epochs without
+improvement.
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ from tqdm.auto import tqdm
 
 from leadattn import metrics
 from leadattn.checkpoint import save_checkpoint
-from leadattn.labels import CLASS_KEYS
+from leadattn.errors import LeadattnError
+from leadattn.inference import score_signals
+from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
+from leadattn.leads import LEAD_SUBSETS, lead_mask
 from leadattn.models import LocalLeadAttentionNet
-from leadattn.thresholds import apply_thresholds, tune_thresholds
+from leadattn.pretrained import is_encoder_key, load_encoder
+from leadattn.thresholds import apply_thresholds, sparse_classes, threshold_table, tune_thresholds
 from leadattn.training import distributed as dist_utils
 from leadattn.training.augment import Augmenter
 from leadattn.training.checkpoints import BEST, CONFIG, LAST, resume_payload
@@ -47,7 +55,7 @@ from leadattn.training.schedule import build_scheduler
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(LeadattnError):
     """Training cannot go on (a diverged loss, a run folder that is already taken)."""
 
 
@@ -75,8 +83,13 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     on_epoch_end: EpochCallback | None = None,
+    build_model: Callable[[TrainConfig], nn.Module] | None = None,
 ) -> RunResult:
     """Train the model ``config`` describes into ``config.run.out``.
+
+    ``build_model`` replaces the network (for baselines trained by the same loop): it must take
+    ``forward(x, lead_mask, lengths)``; its checkpoints hold its weights under the config's model keys,
+    so load them into the same architecture rather than with :func:`leadattn.checkpoint.load_model`.
 
     ``resume`` continues the run saved there from its ``last.pt``; otherwise a folder that already
     holds a run is refused unless ``overwrite``. ``on_epoch_end`` is called with each epoch's row of
@@ -86,7 +99,7 @@ def train(
     joined = not torch.distributed.is_initialized()
     context = dist_utils.init_distributed(config.run.device)
     try:
-        result = _Trainer(config, context).fit(resume, overwrite, on_epoch_end)
+        result = _Trainer(config, context, build_model).fit(resume, overwrite, on_epoch_end)
     except BaseException:
         if joined and context.distributed:
             torch.distributed.destroy_process_group()
@@ -94,6 +107,18 @@ def train(
     if joined:
         dist_utils.shutdown(context)
     return result
+
+
+def binary_cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities (clipped away from 0 and 1) against labels."""
+    p = np.clip(probabilities, 1e-7, 1.0 - 1e-7)
+    return float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))
+
+
+def nearest_subset_thresholds(tuned: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+    """Thresholds for every challenge subset: each validated subset its own, the others those of the
+    nearest validated subset in lead count (the larger one on a tie)."""
+    return {str(size): tuned[min(tuned, key=lambda t: (abs(t - size), -t))] for size in LEAD_SUBSETS}
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -132,8 +157,14 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, context: DistContext) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        context: DistContext,
+        build_model: Callable[[TrainConfig], nn.Module] | None = None,
+    ) -> None:
         self.config = config
+        self.build_model = build_model or (lambda c: LocalLeadAttentionNet(c.model))
         self.context = context
         self.device = context.device
         self.run_dir = Path(config.run.out)
@@ -154,7 +185,7 @@ class _Trainer:
         dist_utils.barrier(self.context)
         return splits if splits is not None else load()
 
-    def _setup(self) -> None:
+    def _setup(self, resume: bool) -> None:
         c = self.config
         if c.run.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -165,7 +196,12 @@ class _Trainer:
         self.train_set = CropDataset(
             self.splits.cache.path, self.splits.train, c.crop_samples, Augmenter(c.augment, fs), c.run.seed
         )
-        self.val_set = CropDataset(self.splits.cache.path, self.splits.val, c.val_crop_samples)
+        self.fallback = [
+            ABBREVIATIONS[k]
+            for k in np.flatnonzero(
+                sparse_classes(self.splits.labels(self.splits.val) > 0.5, c.run.threshold_min_positives)
+            )
+        ]
         weights = None
         if c.data.sampler == "rare_class":
             weights = rare_class_weights(self.splits.labels(self.splits.train), c.data.rare_class_power)
@@ -180,14 +216,13 @@ class _Trainer:
             num_workers=c.data.workers,
             pin_memory=cuda,
         )
-        self.val_loader = DataLoader(
-            self.val_set,
-            batch_size=c.data.val_batch_size,
-            sampler=list(range(self.context.rank, len(self.val_set), self.context.world)),
-            num_workers=c.data.workers,
-            pin_memory=cuda,
-        )
-        self.model = LocalLeadAttentionNet(c.model).to(self.device)
+        self.model = self.build_model(c)
+        if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
+            load_encoder(self.model, c.finetune.init, c.preprocess.to_dict())
+        if c.finetune.linear_probe:
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(not is_encoder_key(name))
+        self.model.to(self.device)
         net: nn.Module = self.model
         if self.context.distributed:
             net = DistributedDataParallel(
@@ -224,7 +259,7 @@ class _Trainer:
         }
         self.stopped_early = False
         self.step = 0
-        self.thresholds = np.full(len(CLASS_KEYS), 0.5)
+        self.thresholds: dict[str, np.ndarray] = threshold_table(None)
         self.epoch = 0
         if resume:
             payload = resume_payload(self.run_dir, self.config, self.device)
@@ -237,7 +272,7 @@ class _Trainer:
             self.stopped_early = bool(payload["stopped_early"])
             self.step = int(payload["step"])
             self.epoch = int(payload["epoch"])
-            self.thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
+            self.thresholds = threshold_table(payload["thresholds"])
             if int(payload.get("world", 1)) != self.context.world and self.main:
                 tqdm.write(
                     f"note: the run used {payload.get('world', 1)} process(es), now {self.context.world}: "
@@ -263,7 +298,8 @@ class _Trainer:
             "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "preprocess": self.config.preprocess.to_dict(),
             "classes": list(CLASS_KEYS),
-            "thresholds": [float(t) for t in self.thresholds],
+            "thresholds": {key: [float(t) for t in values] for key, values in self.thresholds.items()},
+            "threshold_fallback": self.fallback,
             "train_config": self.config.to_dict(),
             "epoch": self.epoch,
             "step": self.step,
@@ -286,7 +322,9 @@ class _Trainer:
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
         started = time.perf_counter()
-        self._setup()
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise TrainingError(f"run.out {self.run_dir} is a file: name a folder for the run")
+        self._setup(resume)
         self._start(resume, overwrite)
         c = self.config
         if self.main:
@@ -320,7 +358,7 @@ class _Trainer:
             stopped_early=self.stopped_early,
             seconds=time.perf_counter() - started,
             train_records=len(self.train_set),
-            val_records=len(self.val_set),
+            val_records=len(self.splits.val),
             manifest=self.splits.manifest,
             data_dir=self.splits.data_dir,
             skipped_records=self.splits.skipped,
@@ -334,16 +372,32 @@ class _Trainer:
         self.train_set.set_epoch(self.epoch)
         train_loss, seen = self._train_epoch()
         trained = time.perf_counter() - started
-        val_loss, labels, scores = self._validate()
-        thresholds = tune_thresholds(labels, scores, c.run.threshold_objective)
-        self.thresholds = thresholds
-        val_metrics = metrics.score(labels, scores, apply_thresholds(scores, thresholds))
+        labels, scores = self._validate()
+        val_loss = binary_cross_entropy(labels, scores[:, 0])
+        per_subset, tuned = {}, {}
+        for j, size in enumerate(c.run.val_subsets):
+            tuned[size] = tune_thresholds(
+                labels, scores[:, j], c.run.threshold_objective, min_positives=c.run.threshold_min_positives
+            )
+            per_subset[size] = metrics.score(
+                labels, scores[:, j], apply_thresholds(scores[:, j], tuned[size])
+            )
+        self.thresholds = nearest_subset_thresholds(tuned)
+        val_metrics = per_subset[c.run.val_subsets[0]]
         self.epoch += 1
         row: dict[str, Any] = {
             "epoch": self.epoch,
             "train_loss": train_loss,
             "val_loss": val_loss,
-            **{f"val_{name}": float(val_metrics[name]) for name in metrics.HEADLINE},
+            **{
+                f"val_{name}": float(np.mean([m[name] for m in per_subset.values()]))
+                for name in metrics.HEADLINE
+            },
+            **{
+                f"val_{name}_{size}leads": float(m[name])
+                for size, m in per_subset.items()
+                for name in ("auroc", "challenge_metric")
+            },
             "lr": float(self.scheduler.get_last_lr()[0]),
             "train_records": int(seen.size),
             "train_distinct": int(np.unique(seen).size),
@@ -356,6 +410,8 @@ class _Trainer:
     def _train_epoch(self) -> tuple[float, np.ndarray]:
         c = self.config
         self.net.train()
+        if c.finetune.linear_probe:  # the frozen encoder also keeps its dropout off
+            self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         seen: list[np.ndarray] = []
@@ -369,12 +425,13 @@ class _Trainer:
         )
         started = time.perf_counter()
         with bar:
-            for i, (x, mask, y, k) in enumerate(self.train_loader):
+            for i, (x, mask, lengths, y, k) in enumerate(self.train_loader):
                 x = x.to(self.device, non_blocking=True)
                 mask = mask.to(self.device, non_blocking=True)
+                lengths = lengths.to(self.device, non_blocking=True)
                 y = y.to(self.device, non_blocking=True)
                 with self._autocast():
-                    logits = self.net(x, mask)
+                    logits = self.net(x, mask, lengths)
                 loss = self.criterion(logits.float(), y)
                 self.scaler.scale(loss).backward()
                 if c.optim.grad_clip > 0:
@@ -403,34 +460,38 @@ class _Trainer:
         return loss_sum / n, seen_all
 
     @torch.no_grad()
-    def _validate(self) -> tuple[float, np.ndarray, np.ndarray]:
-        self.model.eval()
-        positions, labels, scores = [], [], []
-        total = 0.0
-        for x, mask, y, k in self.val_loader:
-            x, mask, y = x.to(self.device), mask.to(self.device), y.to(self.device)
-            with self._autocast():
-                logits = self.model(x, mask)
-            logits = logits.float()
-            total += float(self.criterion(logits, y)) * x.shape[0]
-            positions.append(k.numpy())
-            labels.append(y.cpu().numpy() > 0.5)
-            scores.append(torch.sigmoid(logits).cpu().numpy().astype(np.float64))
-        empty = np.zeros((0, len(CLASS_KEYS)))
-        parts = [
-            np.concatenate(positions) if positions else np.zeros(0, np.int64),
-            np.concatenate(labels) if labels else empty.astype(bool),
-            np.concatenate(scores) if scores else empty,
-            np.array([total]),
-        ]
-        positions, labels, scores, totals = dist_utils.gather_arrays(parts, self.context)
+    def _validate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labels ``[records, 26]`` and probabilities ``[records, subsets, 26]`` of the validation
+        records, scored whole and windowed under every validated subset, exactly as evaluation does."""
+        c = self.config
+        cache = self.splits.cache
+        mine = self.splits.val[self.context.rank :: self.context.world]
+        signals = [cache.signal(int(i), 0, int(cache.lengths[i])) for i in mine]
+        masks = np.stack([self._subset_masks(cache.mask(int(i))) for i in mine]) if len(mine) else None
+        window = c.val_crop_samples
+        scores = (
+            score_signals(
+                self.model, signals, masks, window, max(1, window // 2), "mean", c.data.val_batch_size
+            )
+            if len(mine)
+            else np.zeros((0, len(c.run.val_subsets), len(CLASS_KEYS)))
+        )
+        positions = np.arange(self.context.rank, len(self.splits.val), self.context.world)
+        positions, scores = dist_utils.gather_arrays([positions, scores.reshape(len(mine), -1)], self.context)
         order = np.argsort(positions, kind="stable")
-        labels, scores = labels[order], scores[order]
+        scores = scores[order].reshape(len(order), len(c.run.val_subsets), len(CLASS_KEYS))
         if not np.isfinite(scores).all():
             raise TrainingError(
                 f"validation scores are not finite after epoch {self.epoch + 1}: training diverged"
             )
-        return float(totals.sum() / labels.shape[0]), labels, scores
+        return self.splits.labels(self.splits.val) > 0.5, scores
+
+    def _subset_masks(self, present: np.ndarray) -> np.ndarray:
+        """Masks ``[subsets, 12]`` of the validated subsets; a record without any lead of a subset
+        keeps its own leads (as lead-subset augmentation does)."""
+        present = np.asarray(present, dtype=bool)
+        masks = [lead_mask(size) & present for size in self.config.run.val_subsets]
+        return np.stack([m if m.any() else present for m in masks])
 
     def _track(self, row: dict[str, Any]) -> bool:
         """Update the best epoch and the early-stopping count; True when this epoch is the best."""
@@ -468,6 +529,15 @@ class _Trainer:
             f"x{self.context.world}, mixed precision {amp}; crops {c.crop_samples} samples at "
             f"{c.preprocess.fs:g} Hz, batch {c.data.batch_size} per process; run folder {self.run_dir}"
         )
+        subsets = ", ".join(map(str, c.run.val_subsets))
+        tqdm.write(
+            f"validation: whole records in {c.data.val_crop_seconds:g} s windows, lead subsets {subsets}"
+        )
+        if self.fallback:
+            tqdm.write(
+                f"thresholds not tuned (fewer than {c.run.threshold_min_positives} validation positives), "
+                f"kept at 0.5: {', '.join(self.fallback)}"
+            )
         if self.epoch:
             tqdm.write(f"resuming after epoch {self.epoch} of {c.optim.epochs}")
 

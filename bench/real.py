@@ -1,0 +1,247 @@
+"""Real ECGs: the local lead-attention network against torch_ecg's ECG_CRNN on the shared PTB-XL folder.
+
+Prepares the folder with patient-grouped folds (``ORIGIN.csv``), trains each model by the same loop
+(:func:`leadattn.training.train`, the bundled default configuration: 8 s crops, AdamW with warm-up and
+cosine decay, batch 32) for the same epochs on folds 0-7 with fold 8 for validation, then scores the
+held-out fold 9 whole, in 10 s windows, with 12 and with 2 leads. Reported per model: macro and
+per-class AUROC / AUPRC / F-measure over the classes with at least ``--min-positives`` positives in the
+test fold, the challenge metric (all classes, thresholds tuned per subset on fold 8), the final
+training loss, training records per second and the learning curves. Runs resume where they stopped.
+
+    python bench/real.py --epochs 12 --out runs/real
+    python bench/real.py --models leadattn --epochs 40 --set optim.lr=2e-3   # one model, overrides
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from leadattn import metrics  # noqa: E402
+from leadattn.checkpoint import load_checkpoint  # noqa: E402
+from leadattn.data import prepare, read_manifest  # noqa: E402
+from leadattn.inference import score_signals, subset_key  # noqa: E402
+from leadattn.labels import ABBREVIATIONS, NUM_CLASSES  # noqa: E402
+from leadattn.leads import lead_mask  # noqa: E402
+from leadattn.models import count_flops, count_parameters  # noqa: E402
+from leadattn.thresholds import apply_thresholds, threshold_table  # noqa: E402
+from leadattn.training import TrainConfig, apply_overrides, bundled_config, train  # noqa: E402
+from leadattn.training.dataset import load_splits  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "ecg" / "ptbxl"
+SUBSETS = (12, 2)
+
+
+class CRNNBaseline(nn.Module):
+    """torch_ecg's ECG_CRNN (default configuration) behind leadattn's ``forward(x, lead_mask, lengths)``:
+    absent leads are zeroed, lengths are ignored (a CNN with global pooling reads the padding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torch_ecg.models import ECG_CRNN
+
+            self.net = ECG_CRNN(classes=[str(i) for i in range(NUM_CLASSES)], n_leads=12)
+
+    def forward(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        mask = lead_mask if lead_mask.dim() == 2 else lead_mask.expand(x.shape[0], -1)
+        return self.net(x * mask[:, :, None].to(x.dtype))
+
+
+def build(name: str):
+    if name == "leadattn":
+        return None
+    if name == "ecg_crnn":
+        return lambda config: CRNNBaseline()
+    raise ValueError(f"unknown model {name!r}: choose leadattn or ecg_crnn")
+
+
+def manifest_for(data_dir: Path, out: Path) -> Path:
+    """Prepare the folder once, grouping a patient's records into one fold."""
+    manifest = out / "ptbxl.csv"
+    if not manifest.is_file():
+        origin = data_dir / "ORIGIN.csv"
+        patients = origin if origin.is_file() else None
+        prepare(data_dir, manifest, patients=patients, patient_column="patient_id")
+    return manifest
+
+
+def run_model(name: str, manifest: Path, args: argparse.Namespace) -> dict:
+    out = args.out / name
+    overrides = [
+        f"data.manifest={manifest}",
+        f"run.out={out}",
+        f"optim.epochs={args.epochs}",
+        "run.patience=0",
+        f"run.progress={str(not args.quiet).lower()}",
+        f"data.workers={args.workers}",
+        *args.set,
+    ]
+    config = apply_overrides(bundled_config("default"), overrides)
+    last = out / "last.pt"
+    done = last.is_file() and load_checkpoint(last)["epoch"] >= args.epochs
+    if not done:
+        train(config, resume=last.is_file(), build_model=build(name))
+    return test_scores(name, config, out / "best.pt", args)
+
+
+def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse.Namespace) -> dict:
+    """Score fold 9 whole with the best checkpoint, per lead subset."""
+    payload = load_checkpoint(checkpoint)
+    builder = build(name)
+    if builder is None:
+        from leadattn.models import LocalLeadAttentionNet
+
+        model: nn.Module = LocalLeadAttentionNet(config.model)
+    else:
+        model = builder(config)
+    model.load_state_dict(payload["model_state"])
+    splits = load_splits(config.data, config.preprocess)
+    frame = read_manifest(splits.manifest)
+    test = frame[frame["fold"].isin(config.data.test_folds)]
+    cache = splits.cache
+    indices = [cache.index_of(n) for n in test["name"] if n in set(cache.names)]
+    labels = cache.label_matrix[indices] > 0.5
+    signals = [cache.signal(i, 0, int(cache.lengths[i])) for i in indices]
+    masks = np.stack([[lead_mask(s) & cache.mask(i) for s in SUBSETS] for i in indices])
+    window = config.val_crop_samples
+    probabilities = score_signals(model, signals, masks, window, window // 2, "mean", 32)
+    thresholds = threshold_table(payload["thresholds"])
+    positives = labels.sum(axis=0)
+    kept = positives >= args.min_positives
+    history = payload["history"]
+    result = {
+        "model": name,
+        "parameters": count_parameters(model),
+        "gflop_10s": (count_flops(model, 5000) if builder is None else _flops(model)) / 1e9,
+        "best_epoch": int(payload["epoch"]),
+        "final_train_loss": float(history[-1]["train_loss"]),
+        "records_per_s": float(np.median([row["records_per_s"] for row in history])),
+        "test_records": len(indices),
+        "classes": [ABBREVIATIONS[k] for k in np.flatnonzero(kept)],
+        "history": history,
+        "subsets": {},
+    }
+    for j, size in enumerate(SUBSETS):
+        scores = probabilities[:, j]
+        outputs = apply_thresholds(scores, thresholds[subset_key(lead_mask(size))])
+        scored = metrics.score(labels, scores, outputs)
+        result["subsets"][str(size)] = {
+            "auroc": float(np.nanmean(scored["auroc_classes"][kept])),
+            "auprc": float(np.nanmean(scored["auprc_classes"][kept])),
+            "f_measure": float(np.nanmean(scored["f_measure_classes"][kept])),
+            "challenge_metric": float(scored["challenge_metric"]),
+            "auroc_classes": {
+                ABBREVIATIONS[k]: float(scored["auroc_classes"][k]) for k in np.flatnonzero(kept)
+            },
+        }
+    return result
+
+
+def _flops(model: nn.Module) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 12, 5000), torch.ones(1, 12, dtype=torch.bool))
+    return int(counter.get_total_flops())
+
+
+def write(results: list[dict], out: Path) -> None:
+    lines = [
+        "| model | parameters | GFLOP / 10 s | leads | macro AUROC | macro AUPRC | macro F | challenge | "
+        "final train loss | train rec/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for size, s in r["subsets"].items():
+            lines.append(
+                f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['gflop_10s']:.2f} | {size} | "
+                f"{s['auroc']:.3f} | {s['auprc']:.3f} | {s['f_measure']:.3f} | {s['challenge_metric']:.3f} | "
+                f"{r['final_train_loss']:.3f} | {r['records_per_s']:.1f} |"
+            )
+    classes = results[0]["classes"]
+    lines += ["", "| class | " + " | ".join(f"{r['model']} 12 / 2" for r in results) + " |"]
+    lines.append("|---|" + "---|" * len(results))
+    for c in classes:
+        cells = [
+            f"{r['subsets']['12']['auroc_classes'].get(c, float('nan')):.3f} / "
+            f"{r['subsets']['2']['auroc_classes'].get(c, float('nan')):.3f}"
+            for r in results
+        ]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for r in results:
+        epochs = [row["epoch"] for row in r["history"]]
+        axes[0].plot(epochs, [row["train_loss"] for row in r["history"]], label=f"{r['model']} train")
+        axes[0].plot(
+            epochs, [row["val_loss"] for row in r["history"]], "--", label=f"{r['model']} validation"
+        )
+        axes[1].plot(
+            epochs, [row["val_auroc_12leads"] for row in r["history"]], label=f"{r['model']} 12 leads"
+        )
+        axes[1].plot(
+            epochs, [row["val_auroc_2leads"] for row in r["history"]], "--", label=f"{r['model']} 2 leads"
+        )
+    axes[0].set(xlabel="epoch", ylabel="loss", title="Loss")
+    axes[1].set(xlabel="epoch", ylabel="macro AUROC", title="Validation AUROC (fold 8)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "learning_curves.png", dpi=110)
+    with (out / "summary.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "leads", "auroc", "auprc", "f_measure", "challenge_metric"])
+        for r in results:
+            for size, s in r["subsets"].items():
+                writer.writerow(
+                    [r["model"], size, s["auroc"], s["auprc"], s["f_measure"], s["challenge_metric"]]
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=SHARED, help="folder of challenge-format records")
+    parser.add_argument("--out", type=Path, default=Path("runs/real"), help="runs and results")
+    parser.add_argument("--models", nargs="+", default=["leadattn", "ecg_crnn"], help="leadattn, ecg_crnn")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--min-positives", type=int, default=10, help="classes scored in macro figures")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides for every model")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"data folder {args.data} not found", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest = manifest_for(args.data, args.out)
+    results = [run_model(name, manifest, args) for name in args.models]
+    write(results, args.out)
+    print((args.out / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

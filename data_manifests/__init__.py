@@ -1,1 +1,0 @@
-"""Tables installed as ``leadattn.tables``: scored classes, weights and unscored codes."""
