@@ -32,6 +32,7 @@ from explain.frames import check_frame
 from explain.inputs import as_record
 from explain.normalise import SCOPES, EmptyMapError, normalise
 from leadattn.data import Record
+from leadattn.errors import MissingExtraError
 from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS, canonical_lead
 
@@ -50,7 +51,7 @@ _MM_PER_INCH = 25.4
 SCALE_NOTE = "true to scale at 100 % print size: 1 mm squares"
 
 
-class PlotUnavailableError(ImportError):
+class PlotUnavailableError(MissingExtraError):
     """pmecg, the optional plotting dependency, is not installed."""
 
 

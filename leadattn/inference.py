@@ -183,7 +183,7 @@ class Predictor:
         if combine not in ("mean", "max"):
             raise ValueError(f"combine must be 'mean' or 'max', got {combine!r}")
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device)
         self.preprocess = preprocess
         self.thresholds = threshold_table(thresholds)
         self.window_seconds = float(window_seconds)

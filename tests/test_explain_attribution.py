@@ -202,3 +202,11 @@ def test_explaining_runs_in_eval_mode_and_gives_each_module_its_mode_back(method
     assert seen and not any(seen)
     assert {name: module.training for name, module in model.named_modules()} == before
     assert np.allclose(first.to_numpy(), second.to_numpy())  # dropout was off
+
+
+def test_a_bare_model_is_explained_with_a_warning_naming_the_defaults():
+    from explain.inputs import BareModelWarning, as_predictor
+
+    with pytest.warns(BareModelWarning, match="default preprocessing \\(500 Hz"):
+        predictor = as_predictor(small_model())
+    assert predictor.preprocess == PreprocessConfig()

@@ -121,7 +121,7 @@ def test_cli_bad_options_exit_2_with_a_clear_message(
     code = main([str(real_record), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), *extra])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("leadattn-explain: error:") and message in err
+    assert err.startswith("error:") and message in err
 
 
 def test_cli_bad_record_or_checkpoint_exit_2(tmp_path, checkpoint, real_record, capsys):
