@@ -237,7 +237,9 @@ def main() -> None:
         if folder:
             manifest = args.out / f"{name}.csv"
             if not manifest.is_file():
-                prepare(Path(folder), manifest)
+                origin = Path(folder) / "ORIGIN.csv"  # PTB-XL's record -> patient table, when present
+                patients = origin if origin.is_file() else None
+                prepare(Path(folder), manifest, patients=patients, patient_column="patient_id")
         reports[name] = run_dataset(args, name, manifest)
         (args.out / "results.json").write_text(json.dumps(reports, indent=1))
     for name, report in reports.items():
