@@ -238,7 +238,8 @@ def main() -> None:
             manifest = args.out / f"{name}.csv"
             if not manifest.is_file():
                 origin = Path(folder) / "ORIGIN.csv"  # PTB-XL's record -> patient table, when present
-                patients = origin if origin.is_file() else None
+                has_patients = origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0]
+                patients = origin if has_patients else None
                 prepare(Path(folder), manifest, patients=patients, patient_column="patient_id")
         reports[name] = run_dataset(args, name, manifest)
         (args.out / "results.json").write_text(json.dumps(reports, indent=1))

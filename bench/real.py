@@ -76,7 +76,9 @@ def manifest_for(data_dir: Path, out: Path) -> Path:
     manifest = out / "ptbxl.csv"
     if not manifest.is_file():
         origin = data_dir / "ORIGIN.csv"
-        patients = origin if origin.is_file() else None
+        patients = (
+            origin if origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0] else None
+        )
         prepare(data_dir, manifest, patients=patients, patient_column="patient_id")
     return manifest
 
