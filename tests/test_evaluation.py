@@ -364,12 +364,12 @@ def test_python_api_raises_the_checkpoint_error(tmp_path, sample_manifest):
         evaluate(tmp_path / "missing.pt", sample_manifest, progress=False)
 
 
-def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tmp_path, sample_manifest):
+def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tmp_path, records_manifest):
     table = {"12": [0.0] * NUM_CLASSES, "6": [1.1] * NUM_CLASSES, "4": [1.1] * NUM_CLASSES}
     table.update({"3": [1.1] * NUM_CLASSES, "2": [0.0] * NUM_CLASSES})
     path = save_checkpoint(tmp_path / "subsets.pt", _payload(thresholds=table, threshold_fallback=["PVC"]))
-    names = ["E07500", "E07501", "JS20000"]
-    report = evaluate(path, sample_manifest, records=names, bootstrap=0, progress=False)
+    names = ["E07500", "JS20019", "HR06000"]
+    report = evaluate(path, records_manifest, records=names, bootstrap=0, progress=False)
     _, _, outputs = prediction_arrays(report.predictions)
     by_subset = {s: outputs[(report.predictions["subset"] == s).to_numpy()] for s in ("12", "6", "2")}
     assert by_subset["12"].all() and by_subset["2"].all() and not by_subset["6"].any()
