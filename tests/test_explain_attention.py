@@ -119,7 +119,7 @@ def test_bad_aggregates_heads_and_models_are_named(network):
         attention_frame(network, make_record(leads=("I", "II")), leads=["V1"])
     with pytest.raises(TypeError, match="does not return attention"):
         attention_frame(OneLeadModel(), record)
-    with pytest.raises(TypeError, match="expected a model or a LoadedModel"):
+    with pytest.raises(TypeError, match="expected a Predictor, a LoadedModel or a model"):
         attention_frame(SimpleNamespace(), record)
     with pytest.raises(ValueError, match="spread must be one of"):
         attention_frame(network, record, spread="gaussian")

@@ -51,7 +51,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tiny(sample_manifest: Path, cache_dir: Path, tmp_path: Path) -> PretrainConfig:
+def tiny(sample_manifest: Path, shared_records_dir: Path, cache_dir: Path, tmp_path: Path) -> PretrainConfig:
     return PretrainConfig.from_dict(TINY).replace(
         {
             "data.manifest": str(sample_manifest),
