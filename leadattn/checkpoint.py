@@ -3,9 +3,11 @@
 A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
 it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``
 (a mapping from lead subset ``"12"``, ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26
-serves every subset), ``threshold_fallback`` (per subset, the classes whose threshold was not tuned),
-``train_config``, ``epoch``, ``step``, ``metrics`` and, for resuming, ``optimizer_state``,
-``scheduler_state``, ``scaler_state``, ``rng_state`` and ``history``.
+serves every subset), ``threshold_fallback`` (the classes whose threshold was not tuned), ``train_config``,
+``epoch``, ``step``, ``metrics``, ``history``, ``best`` (the best epoch and early-stopping count) and
+``world`` (processes of the run), and in ``last.pt``, for resuming, ``optimizer_state``,
+``scheduler_state``, ``scaler_state`` and ``stopped_early``. Random draws are seeded from (seed, epoch,
+rank), so no generator state is stored.
 """
 
 from __future__ import annotations
