@@ -76,7 +76,9 @@ def manifest_for(data_dir: Path, out: Path) -> Path:
     manifest = out / "ptbxl.csv"
     if not manifest.is_file():
         origin = data_dir / "ORIGIN.csv"
-        patients = origin if origin.is_file() else None
+        patients = (
+            origin if origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0] else None
+        )
         prepare(data_dir, manifest, patients=patients, patient_column="patient_id")
     return manifest
 
@@ -95,7 +97,7 @@ def run_model(name: str, manifest: Path, args: argparse.Namespace) -> dict:
     config = apply_overrides(bundled_config("default"), overrides)
     last = out / "last.pt"
     done = last.is_file() and load_checkpoint(last)["epoch"] >= args.epochs
-    if not done:
+    if not done and not args.score_only:
         train(config, resume=last.is_file(), build_model=build(name))
     return test_scores(name, config, out / "best.pt", args)
 
@@ -164,14 +166,15 @@ def _flops(model: nn.Module) -> int:
 
 def write(results: list[dict], out: Path) -> None:
     lines = [
-        "| model | parameters | GFLOP / 10 s | leads | macro AUROC | macro AUPRC | macro F | challenge | "
-        "final train loss | train rec/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | parameters | GFLOP / 10 s | epochs (best) | leads | macro AUROC | macro AUPRC | macro F | "
+        "challenge | final train loss | train rec/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for size, s in r["subsets"].items():
             lines.append(
-                f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['gflop_10s']:.2f} | {size} | "
+                f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['gflop_10s']:.2f} | "
+                f"{len(r['history'])} ({r['best_epoch']}) | {size} | "
                 f"{s['auroc']:.3f} | {s['auprc']:.3f} | {s['f_measure']:.3f} | {s['challenge_metric']:.3f} | "
                 f"{r['final_train_loss']:.3f} | {r['records_per_s']:.1f} |"
             )
@@ -229,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides for every model")
+    parser.add_argument(
+        "--score-only", action="store_true", help="score each run's best.pt as it stands (a run in progress)"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -237,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = manifest_for(args.data, args.out)
-    results = [run_model(name, manifest, args) for name in args.models]
+    models = [m for m in args.models if not args.score_only or (args.out / m / "best.pt").is_file()]
+    results = [run_model(name, manifest, args) for name in models]
     write(results, args.out)
     print((args.out / "results.md").read_text())
     return 0

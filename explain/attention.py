@@ -21,33 +21,29 @@ Aggregates (all are distributions: the values of a map sum to 1 over leads and s
   mass is split equally between the finer tokens it was merged from. The result is at the first
   block's token resolution.
 
-Token maps are brought to input samples through the block's :class:`TokenGeometry`: a token's mass
-becomes a density over its stride, linearly interpolated between token centres (the centre of the
-receptive field), each lead keeping its total. When the record is at another rate than the model,
-the map is resampled to the record's samples, again keeping each lead's total.
+Token maps are brought to input samples through the block's :class:`TokenGeometry` (stride,
+receptive field, offset). By default (``spread="stride"``) a token's mass is placed at the centre
+of its receptive field and becomes a density over one stride, linearly interpolated between token
+centres: the map says *which token* the network read, at the token's spacing, not how far that
+token sees (a stem token of the default network is 32 samples apart from the next but sees 351).
+``spread="receptive_field"`` shares each token's mass uniformly over every sample it sees instead:
+wider and smoother, and honest about what one token can have read. Each lead keeps its total
+either way. When the record is at another rate than the model, the map is resampled to the
+record's samples, again keeping each lead's total.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from explain.frames import to_record_frame, tokens_to_samples
-from explain.inputs import (
-    ExplainInput,
-    LeadsSpec,
-    ModelLike,
-    device_of,
-    prepare_input,
-    unwrap,
-)
-from leadattn.data import Record
+from explain.explainer import Explainer, register
+from explain.frames import tokens_to_samples
+from explain.inputs import ExplainInput, ModelLike, device_of
 from leadattn.models import eval_mode
 
 _BLOCK = re.compile(r"^block:(-?\d+)$")
@@ -138,49 +134,86 @@ def check_aggregate(aggregate: str) -> None:
         raise ValueError(f"aggregate must be 'mean', 'rollout' or 'block:<i>', got {aggregate!r}")
 
 
-def attention_map(
-    model: nn.Module,
-    inp: ExplainInput,
-    aggregate: str = "mean",
-    head: int | None = None,
-    identity: float = 0.5,
-) -> np.ndarray:
-    """Attention at the model's input samples ``[12, n]``; sums to 1 (see the module docstring)."""
-    check_aggregate(aggregate)
-    blocks = collect_attention(model, inp)
-    samples = inp.samples
-    if aggregate == "mean":
-        maps = [
-            tokens_to_samples(block_map(b, inp.mask, head), b.geometry, samples, mass=True) for b in blocks
-        ]
-        return np.mean(maps, axis=0)
-    if aggregate == "rollout":
-        tokens = rollout_map(blocks, inp.mask, head, identity)
-        return tokens_to_samples(tokens, blocks[0].geometry, samples, mass=True)
-    i = int(_BLOCK.match(aggregate).group(1))
-    if not -len(blocks) <= i < len(blocks):
-        raise ValueError(f"block {i} out of range: the model has {len(blocks)} blocks")
-    block = blocks[i]
-    return tokens_to_samples(block_map(block, inp.mask, head), block.geometry, samples, mass=True)
+def _over_receptive_fields(tokens: np.ndarray, geometry: Any, samples: int) -> np.ndarray:
+    """Spread each token's mass uniformly over the input samples of its receptive field."""
+    starts = geometry.offset + np.arange(tokens.shape[1]) * geometry.stride
+    stops = np.clip(starts + geometry.receptive_field, 0, samples)
+    starts = np.clip(starts, 0, samples)
+    width = np.maximum(stops - starts, 1)
+    steps = np.zeros((tokens.shape[0], samples + 1))
+    density = tokens / width
+    for row in range(tokens.shape[0]):
+        np.add.at(steps[row], starts, density[row])
+        np.add.at(steps[row], stops, -density[row])
+    out = np.cumsum(steps[:, :samples], axis=1)
+    sums = out.sum(axis=1, keepdims=True)
+    totals = tokens.sum(axis=1, keepdims=True)
+    return np.divide(out * totals, sums, out=np.zeros_like(out), where=sums != 0)
 
 
-def attention_frame(
-    model: ModelLike,
-    record: Record | str | Path,
-    aggregate: str = "mean",
-    leads: LeadsSpec = None,
-    head: int | None = None,
-    identity: float = 0.5,
-) -> pd.DataFrame:
-    """Attention of ``model`` on ``record`` as a frame (see :mod:`explain.frames`).
+SPREADS = ("stride", "receptive_field")
 
-    ``model`` is a :class:`~leadattn.checkpoint.LoadedModel` (its preprocessing is used) or a bare
-    network (default preprocessing). ``leads`` restricts the leads the model sees and the frame's
-    columns. The frame's values sum to 1 over its leads and the samples the model saw.
+
+@register
+class AttentionExplainer(Explainer):
+    """Attention mass traced from the network's output to its input (see the module docstring).
+
+    ``aggregate`` is ``"mean"``, ``"rollout"`` or ``"block:<i>"``; ``head`` takes one head of
+    every attention instead of their mean; ``identity`` is rollout's residual share. ``spread``
+    says how a token's mass becomes input samples: ``"stride"`` (each token covers its stride,
+    centred on the centre of its receptive field) or ``"receptive_field"`` (uniform over every
+    sample the token sees). The map does not depend on the class: ``target`` is ignored.
     """
-    network, config, _ = unwrap(model)
-    inp = prepare_input(record, config, leads)
-    values = attention_map(network, inp, aggregate, head, identity)
-    return to_record_frame(
-        values, inp, mass=True, method="attention", aggregate=aggregate, head=head, polarity="positive"
-    )
+
+    name = "attention"
+    title = "attention"
+    per_class = False
+
+    def __init__(
+        self,
+        model: ModelLike,
+        aggregate: str = "mean",
+        head: int | None = None,
+        identity: float = 0.5,
+        spread: str = "stride",
+    ) -> None:
+        super().__init__(model)
+        check_aggregate(aggregate)
+        if not 0.0 <= identity < 1.0:
+            raise ValueError(f"identity share must lie in [0, 1), got {identity}")
+        if spread not in SPREADS:
+            raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
+        self.aggregate, self.head, self.identity, self.spread = aggregate, head, identity, spread
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "aggregate": self.aggregate,
+            "head": self.head,
+            "identity": self.identity,
+            "spread": self.spread,
+        }
+
+    def _to_samples(self, tokens: np.ndarray, geometry: Any, samples: int) -> np.ndarray:
+        if self.spread == "receptive_field":
+            return _over_receptive_fields(tokens, geometry, samples)
+        return tokens_to_samples(tokens, geometry, samples, mass=True)
+
+    def attribute(
+        self, inp: ExplainInput, target: int | str | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Attention at the model's input samples ``[12, n]``; sums to 1."""
+        blocks = collect_attention(self.model, inp)
+        samples, head = inp.samples, self.head
+        if self.aggregate == "mean":
+            maps = [self._to_samples(block_map(b, inp.mask, head), b.geometry, samples) for b in blocks]
+            values = np.mean(maps, axis=0)
+        elif self.aggregate == "rollout":
+            tokens = rollout_map(blocks, inp.mask, head, self.identity)
+            values = self._to_samples(tokens, blocks[0].geometry, samples)
+        else:
+            i = int(_BLOCK.match(self.aggregate).group(1))
+            if not -len(blocks) <= i < len(blocks):
+                raise ValueError(f"block {i} out of range: the model has {len(blocks)} blocks")
+            values = self._to_samples(block_map(blocks[i], inp.mask, head), blocks[i].geometry, samples)
+        info = {"method": self.name, **self.settings(), "polarity": "positive"}
+        return values, info

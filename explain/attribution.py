@@ -1,26 +1,8 @@
 """Attribution maps from Captum: how much each sample of each lead moved one class's score.
 
-Methods (``method=``):
-
-* ``integrated_gradients`` - path integral of gradients from the baseline to the record
-  (``n_steps`` Gauss-Legendre points, ``internal_batch_size`` inputs per pass). Its convergence
-  delta (the gap between the attributions' sum and the score difference) is reported in
-  ``attrs["convergence_delta"]``; small relative to ``attrs["score_difference"]`` means the
-  integral is accurate.
-* ``saliency`` - the gradient of the score (signed).
-* ``gradient_shap`` - expected gradients times input minus baseline, over ``n_samples`` draws of
-  baseline, path point and Gaussian input noise (``stdevs``).
-* ``occlusion`` - score change when a window of ``window_seconds`` of one lead is replaced by the
-  baseline, sliding by ``stride_seconds`` (the window by default).
-* ``feature_ablation`` - one feature per lead: the score change when the whole lead is replaced
-  by the baseline (the same value on every sample of the lead).
-* ``deeplift`` - DeepLift (rescale rule). Captum's rules cover the network's softmax modules; GELU,
-  layer normalisation and the products of attention weights with values are treated as linear,
-  so the result is an approximation for this architecture. Its delta is reported like IG's.
-* ``grad_cam`` - Grad-CAM on the stem's output, the last layer where every channel belongs to one
-  lead: each lead's channels are weighted by their time-averaged gradient and summed, giving one
-  value per lead and stem token, interpolated to the input's samples.
-
+One :class:`~explain.explainer.Explainer` per method: :class:`IntegratedGradientsExplainer`,
+:class:`SaliencyExplainer`, :class:`GradientShapExplainer`, :class:`OcclusionExplainer`,
+:class:`FeatureAblationExplainer`, :class:`DeepLiftExplainer` and :class:`GradCamExplainer`.
 Scores are logits by default (``output="logit"``) or sigmoid probabilities (``"probability"``);
 one class is explained at a time. Maps keep their sign unless ``absolute=True``. Only the explained
 leads are inputs of the attribution: the other leads are masked out of the model, so they cannot
@@ -30,10 +12,11 @@ receive any attribution and are not in the frame. Baselines: see :mod:`explain.b
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -50,44 +33,31 @@ from captum.attr import (
 from torch import nn
 
 from explain.baselines import BaselineProvider, resolve_baseline
-from explain.frames import to_record_frame, tokens_to_samples
+from explain.explainer import Explainer, RecordLike, register
+from explain.frames import tokens_to_samples
 from explain.inputs import (
     ExplainInput,
-    LeadsSpec,
     ModelLike,
     class_scores,
     device_of,
     predicted_classes,
-    prepare_input,
     resolve_class,
-    unwrap,
 )
 from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS
 from leadattn.models import eval_mode
 
-METHODS = (
-    "integrated_gradients",
-    "saliency",
-    "gradient_shap",
-    "occlusion",
-    "feature_ablation",
-    "deeplift",
-    "grad_cam",
-)
 OUTPUTS = ("logit", "probability")
-_GRADIENT_METHODS = ("saliency", "deeplift", "grad_cam")
-_GRADIENT_ONLY = ("saliency", "grad_cam")
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "integrated_gradients": {"n_steps": 32, "internal_batch_size": 16},
-    "saliency": {},
-    "gradient_shap": {"n_samples": 16, "stdevs": 0.1},
-    "occlusion": {"window_seconds": 0.25, "stride_seconds": None, "perturbations_per_eval": 16},
-    "feature_ablation": {},
-    "deeplift": {},
-    "grad_cam": {},
-}
+IG_STEPS = 64
+"""Integrated Gradients' default number of steps (see the README for the deltas it leaves)."""
+CONVERGENCE_BOUND = 0.05
+"""Largest relative convergence delta of Integrated Gradients accepted without a warning: the
+delta divided by the score difference the map explains."""
+
+
+class ConvergenceWarning(UserWarning):
+    """Integrated Gradients' integral is inaccurate: its delta exceeds :data:`CONVERGENCE_BOUND`."""
 
 
 class ClassScore(nn.Module):
@@ -114,15 +84,6 @@ class ClassScore(nn.Module):
         scores = self.sigmoid(logits) if self.sigmoid is not None else logits
         self.last_scores = scores.detach()
         return scores
-
-
-def _options(method: str, given: dict[str, Any]) -> dict[str, Any]:
-    defaults = _OPTIONS[method]
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        allowed = ", ".join(defaults) or "none"
-        raise TypeError(f"{method} takes no option(s) {', '.join(unknown)} (options: {allowed})")
-    return {**defaults, **given}
 
 
 _MASKED_SCORE = -1.0e4
@@ -172,207 +133,344 @@ def _grad_cam(scorer: ClassScore, model: nn.Module, x: torch.Tensor, target: int
     return tokens_to_samples(tokens, model.stem.geometry(x.shape[-1]), x.shape[-1], mass=False)
 
 
-def _attribute(
-    method: str,
-    scorer: ClassScore,
-    model: nn.Module,
-    x: torch.Tensor,
-    baselines: torch.Tensor,
-    target: int,
-    fs: float,
-    options: dict[str, Any],
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Attribution ``[L, n]`` for the explained rows and method-specific details."""
-    info: dict[str, Any] = {}
-    if method == "saliency":
-        result = Saliency(scorer).attribute(x, target=target, abs=False)
-        return result[0].detach().cpu().numpy(), info
-    if method == "grad_cam":
-        return _grad_cam(scorer, model, x, target), info
-    if method == "gradient_shap":
-        result = GradientShap(scorer).attribute(
-            x, baselines=baselines, target=target, n_samples=options["n_samples"], stdevs=options["stdevs"]
+class CaptumExplainer(Explainer):
+    """What every attribution method shares: one class's score, a baseline, signed or absolute.
+
+    ``baseline`` is a name (``"zeros"``, the default, or ``"lowpass"``) or a provider
+    (:mod:`explain.baselines`), for the methods that use one (``uses_baseline``); ``output`` is
+    ``"logit"`` or ``"probability"``; ``absolute`` keeps magnitudes only. A method's own settings
+    are keyword arguments declared with their defaults in its ``options`` table; they become
+    attributes. Subclasses implement :meth:`_attribute` on the explained rows.
+    """
+
+    options: ClassVar[dict[str, Any]] = {}
+    _grad_input: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: ModelLike,
+        baseline: str | BaselineProvider | None = None,
+        output: str = "logit",
+        absolute: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(model)
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if baseline is not None and not self.uses_baseline:
+            raise TypeError(f"{self.name} takes no baseline")
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            allowed = ", ".join(self.options) or "none"
+            raise TypeError(f"{self.name} takes no setting(s) {', '.join(unknown)} (its settings: {allowed})")
+        self.baseline = resolve_baseline("zeros" if baseline is None else baseline)
+        self.output = output
+        self.absolute = absolute
+        for key, default in self.options.items():
+            setattr(self, key, options.get(key, default))
+        self._check()
+
+    @classmethod
+    def parameters(cls) -> set[str]:
+        names = {"output", "absolute", *cls.options}
+        return names | {"baseline"} if cls.uses_baseline else names
+
+    def settings(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.options}
+
+    def _check(self) -> None:
+        """Validate the method's own settings (nothing to check by default)."""
+
+    def attribute(
+        self, inp: ExplainInput, target: int | str | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Attribution ``[12, n]`` of class ``target``'s score (zero on leads not explained)."""
+        if target is None:
+            raise ValueError(f"{self.name} explains one class at a time: pass a target class")
+        k = resolve_class(target)
+        rows = np.flatnonzero(inp.mask)
+        device = device_of(self.model)
+        x = torch.from_numpy(inp.x[rows]).unsqueeze(0).to(device)
+        if self._grad_input:
+            x.requires_grad_()  # Captum would set it itself, with a warning
+        scorer = ClassScore(self.model, inp.mask, probability=self.output == "probability")
+        baselines = self._baselines(inp, rows, device) if self.uses_baseline else None
+        with eval_mode(self.model):
+            values, info = self._attribute(scorer, x, baselines, k, inp.fs)
+            if baselines is not None:
+                with torch.no_grad():
+                    scores = scorer(torch.cat([x.detach(), baselines]))[:, k].double().cpu().numpy()
+            else:  # the method's one forward pass was on the record itself
+                scores = scorer.last_scores[:, k].double().cpu().numpy()
+        full = np.zeros((len(LEADS), inp.samples))
+        full[rows] = np.abs(values) if self.absolute else values
+        deltas = info.pop("deltas", None)
+        info.update(
+            {
+                "method": self.name,
+                "class": ABBREVIATIONS[k],
+                "class_index": k,
+                "output": self.output,
+                "score": float(scores[0]),
+                "baseline": self.baseline.name if baselines is not None else None,
+                "absolute": self.absolute,
+                "options": self.settings(),
+            }
         )
-        return result[0].detach().cpu().numpy(), info
+        if baselines is not None:
+            info["score_difference"] = float(scores[0] - scores[1:].mean())
+        if deltas is not None:
+            differences = np.abs(scores[0] - scores[1:])
+            info["convergence_delta"] = float(np.max(deltas))
+            info["relative_delta"] = float(np.max(np.asarray(deltas) / np.maximum(differences, 1e-12)))
+        return full, info
+
+    def _baselines(self, inp: ExplainInput, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+        reference = self.baseline(inp.x, inp.mask, inp.fs)
+        if reference.ndim != 3 or reference.shape[1:] != inp.x.shape:
+            raise ValueError(
+                f"baseline {self.baseline.name!r} gave shape {reference.shape}, "
+                f"expected [k, 12, {inp.samples}]"
+            )
+        return torch.from_numpy(np.ascontiguousarray(reference[:, rows])).to(device)
+
+    @abstractmethod
+    def _attribute(
+        self, scorer: ClassScore, x: torch.Tensor, baselines: torch.Tensor | None, target: int, fs: float
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Attribution ``[L, n]`` of the explained rows ``x`` ``[1, L, n]``; details may include
+        ``deltas``, one convergence delta per baseline."""
+
+
+def _mean_over_baselines(
+    baselines: torch.Tensor, one: Callable[[torch.Tensor], tuple[torch.Tensor, float | None]]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run ``one`` per baseline and average the maps (the sinus baseline holds several records)."""
     maps, deltas = [], []
     for baseline in baselines.split(1):
-        if method == "integrated_gradients":
-            result, delta = IntegratedGradients(scorer).attribute(
+        result, delta = one(baseline)
+        maps.append(result[0].detach().cpu().numpy())
+        if delta is not None:
+            deltas.append(delta)
+    return np.mean(maps, axis=0), ({"deltas": deltas} if deltas else {})
+
+
+@register
+class IntegratedGradientsExplainer(CaptumExplainer):
+    """Integrated Gradients: the path integral of gradients from the baseline to the record.
+
+    ``n_steps`` Gauss-Legendre points, ``internal_batch_size`` inputs per pass. The convergence
+    delta (the gap between the map's sum and the score difference it explains) is reported in
+    ``attrs["convergence_delta"]`` and, relative to the score difference, in
+    ``attrs["relative_delta"]``; above :data:`CONVERGENCE_BOUND` a :class:`ConvergenceWarning` says
+    the integral is inaccurate and more steps are needed.
+    """
+
+    name = "integrated_gradients"
+    title = "integrated gradients"
+    uses_baseline = True
+
+    options = {"n_steps": IG_STEPS, "internal_batch_size": 16}
+
+    def _check(self) -> None:
+        if self.n_steps < 1 or self.internal_batch_size < 1:
+            raise ValueError(
+                f"n_steps and internal_batch_size must be positive, "
+                f"got {self.n_steps}, {self.internal_batch_size}"
+            )
+
+    def attribute(
+        self, inp: ExplainInput, target: int | str | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        values, info = super().attribute(inp, target)
+        if info["relative_delta"] > CONVERGENCE_BOUND:
+            warnings.warn(
+                f"{inp.record.name} {info['class']}: Integrated Gradients' convergence delta is "
+                f"{info['relative_delta']:.1%} of the score difference (bound {CONVERGENCE_BOUND:.0%}) "
+                f"with {self.n_steps} steps; pass more steps (n_steps, --steps) for an accurate map",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return values, info
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        method = IntegratedGradients(scorer)
+
+        def one(baseline: torch.Tensor) -> tuple[torch.Tensor, float]:
+            result, delta = method.attribute(
                 x,
                 baselines=baseline,
                 target=target,
-                n_steps=options["n_steps"],
-                internal_batch_size=options["internal_batch_size"],
+                n_steps=self.n_steps,
+                internal_batch_size=self.internal_batch_size,
                 return_convergence_delta=True,
             )
-            deltas.append(float(delta.abs().max()))
-        elif method == "deeplift":
-            with warnings.catch_warnings(), _finite_softmax_inputs(model):
-                warnings.filterwarnings("ignore", message=".*hooks and attributes.*")
-                result, delta = DeepLift(scorer).attribute(
-                    x, baselines=baseline, target=target, return_convergence_delta=True
-                )
-            deltas.append(float(delta.abs().max()))
-        elif method == "occlusion":
-            window = max(1, int(round(options["window_seconds"] * fs)))
-            stride = options["stride_seconds"]
-            step = window if stride is None else max(1, int(round(stride * fs)))
-            result = Occlusion(scorer).attribute(
+            return result, float(delta.abs().max())
+
+        return _mean_over_baselines(baselines, one)
+
+
+@register
+class SaliencyExplainer(CaptumExplainer):
+    """The gradient of the score with respect to every input sample (signed)."""
+
+    name = "saliency"
+    title = "saliency"
+    _grad_input = True
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        return Saliency(scorer).attribute(x, target=target, abs=False)[0].detach().cpu().numpy(), {}
+
+
+@register
+class GradientShapExplainer(CaptumExplainer):
+    """Expected gradients times input minus baseline, over ``n_samples`` draws of baseline, path
+    point and Gaussian input noise (``stdevs``)."""
+
+    name = "gradient_shap"
+    title = "GradientShap"
+    uses_baseline = True
+
+    options = {"n_samples": 16, "stdevs": 0.1}
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        result = GradientShap(scorer).attribute(
+            x, baselines=baselines, target=target, n_samples=self.n_samples, stdevs=self.stdevs
+        )
+        return result[0].detach().cpu().numpy(), {}
+
+
+@register
+class OcclusionExplainer(CaptumExplainer):
+    """The score change when a window of ``window_seconds`` of one lead is replaced by the
+    baseline, sliding by ``stride_seconds`` (the window by default)."""
+
+    name = "occlusion"
+    title = "occlusion"
+    uses_baseline = True
+
+    options = {"window_seconds": 0.25, "stride_seconds": None, "perturbations_per_eval": 16}
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        window = max(1, int(round(self.window_seconds * fs)))
+        step = window if self.stride_seconds is None else max(1, int(round(self.stride_seconds * fs)))
+        method = Occlusion(scorer)
+
+        def one(baseline: torch.Tensor) -> tuple[torch.Tensor, None]:
+            result = method.attribute(
                 x,
                 sliding_window_shapes=(1, window),
                 strides=(1, step),
                 baselines=baseline,
                 target=target,
-                perturbations_per_eval=options["perturbations_per_eval"],
+                perturbations_per_eval=self.perturbations_per_eval,
             )
-        else:  # feature_ablation
-            rows = x.shape[1]
-            feature_mask = torch.arange(rows, device=x.device)[None, :, None].expand_as(x)
-            result = FeatureAblation(scorer).attribute(
+            return result, None
+
+        return _mean_over_baselines(baselines, one)
+
+
+@register
+class FeatureAblationExplainer(CaptumExplainer):
+    """One feature per lead: the score change when the whole lead is replaced by the baseline
+    (the same value on every sample of the lead)."""
+
+    name = "feature_ablation"
+    title = "feature ablation (per lead)"
+    uses_baseline = True
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        rows = x.shape[1]
+        feature_mask = torch.arange(rows, device=x.device)[None, :, None].expand_as(x)
+        method = FeatureAblation(scorer)
+
+        def one(baseline: torch.Tensor) -> tuple[torch.Tensor, None]:
+            result = method.attribute(
                 x, baselines=baseline, target=target, feature_mask=feature_mask, perturbations_per_eval=rows
             )
-        maps.append(result[0].detach().cpu().numpy())
-    if deltas:
-        info["convergence_delta"] = max(deltas)
-    return np.mean(maps, axis=0), info
+            return result, None
+
+        return _mean_over_baselines(baselines, one)
 
 
-def attribution_map(
-    model: nn.Module,
-    inp: ExplainInput,
-    target: int | str,
-    method: str = "integrated_gradients",
-    baseline: str | BaselineProvider = "zeros",
-    output: str = "logit",
-    absolute: bool = False,
-    **options: Any,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Attribution ``[12, n]`` at the model's input (zero on leads not explained) and its details."""
-    if method not in METHODS:
-        raise ValueError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-    options = _options(method, options)
-    k = resolve_class(target)
-    provider = resolve_baseline(baseline)
-    device = device_of(model)
-    reference = provider(inp.x, inp.mask, inp.fs)
-    if reference.ndim != 3 or reference.shape[1:] != inp.x.shape:
-        raise ValueError(
-            f"baseline {provider.name!r} gave shape {reference.shape}, expected [k, 12, {inp.samples}]"
-        )
-    rows = np.flatnonzero(inp.mask)
-    x = torch.from_numpy(inp.x[rows]).unsqueeze(0).to(device)
-    if method in _GRADIENT_METHODS:
-        x.requires_grad_()  # Captum would set it itself, with a warning
-    baselines = torch.from_numpy(np.ascontiguousarray(reference[:, rows])).to(device)
-    scorer = ClassScore(model, inp.mask, probability=output == "probability")
-    with eval_mode(model):
-        values, info = _attribute(method, scorer, model, x, baselines, k, inp.fs, options)
-        uses_baseline = method not in _GRADIENT_ONLY
-        if uses_baseline:
-            with torch.no_grad():
-                scores = scorer(torch.cat([x.detach(), baselines]))[:, k]
-        else:  # the method's one forward pass was on the record itself
-            scores = scorer.last_scores[:, k]
-    full = np.zeros((len(LEADS), inp.samples))
-    full[rows] = np.abs(values) if absolute else values
-    info.update(
-        {
-            "method": method,
-            "class": ABBREVIATIONS[k],
-            "class_index": k,
-            "output": output,
-            "score": scores[0].item(),
-            "baseline": provider.name if uses_baseline else None,
-            "absolute": absolute,
-            "options": options,
-        }
-    )
-    if uses_baseline:
-        info["score_difference"] = (scores[0] - scores[1:].mean()).item()
-    return full, info
+@register
+class DeepLiftExplainer(CaptumExplainer):
+    """DeepLift (rescale rule). Captum's rules cover the network's softmax modules; GELU, layer
+    normalisation and the products of attention weights with values are treated as linear, so the
+    result is an approximation for this architecture. Its delta is reported like Integrated
+    Gradients' but measures that approximation, which more computation does not reduce."""
+
+    name = "deeplift"
+    title = "DeepLift"
+    uses_baseline = True
+    _grad_input = True
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        method = DeepLift(scorer)
+
+        def one(baseline: torch.Tensor) -> tuple[torch.Tensor, float]:
+            with warnings.catch_warnings(), _finite_softmax_inputs(self.model):
+                warnings.filterwarnings("ignore", message=".*hooks and attributes.*")
+                result, delta = method.attribute(
+                    x, baselines=baseline, target=target, return_convergence_delta=True
+                )
+            return result, float(delta.abs().max())
+
+        return _mean_over_baselines(baselines, one)
 
 
-def attribution_frame(
-    model: ModelLike,
-    record: Record | str | Path,
-    target: int | str,
-    method: str = "integrated_gradients",
-    leads: LeadsSpec = None,
-    baseline: str | BaselineProvider = "zeros",
-    output: str = "logit",
-    absolute: bool = False,
-    **options: Any,
-) -> pd.DataFrame:
-    """Attribution of one class's score on ``record`` as a frame (see :mod:`explain.frames`).
+@register
+class GradCamExplainer(CaptumExplainer):
+    """Grad-CAM on the stem's output, the last layer where every channel belongs to one lead: each
+    lead's channels are weighted by their time-averaged gradient and summed, giving one value per
+    lead and stem token, interpolated to the input's samples."""
 
-    ``target`` is a class index, abbreviation or SNOMED CT code. Details (method, class, output,
-    baseline, options, convergence delta, score) are in ``frame.attrs``. Values are per-sample
-    attributions at the record's rate (when the record's rate differs from the model's, they are
-    interpolated and scaled so that each lead's sum is unchanged).
-    """
-    network, config, _ = unwrap(model)
-    inp = prepare_input(record, config, leads)
-    values, info = attribution_map(network, inp, target, method, baseline, output, absolute, **options)
-    return to_record_frame(values, inp, mass=True, **info)
+    name = "grad_cam"
+    title = "LayerGradCam (stem)"
+    _grad_input = True
+
+    def _check(self) -> None:
+        _stem_layer(self.model)
+
+    def _attribute(self, scorer, x, baselines, target, fs):
+        return _grad_cam(scorer, self.model, x, target), {}
 
 
-def attribution_frames(
-    model: ModelLike,
-    record: Record | str | Path,
-    targets: str | Sequence[int | str] = "predicted",
-    method: str = "integrated_gradients",
-    leads: LeadsSpec = None,
-    baseline: str | BaselineProvider = "zeros",
-    output: str = "logit",
-    absolute: bool = False,
-    **options: Any,
+def attribution_classes(
+    explainer: Explainer, record: RecordLike, classes: str | Sequence[int | str] = "predicted"
 ) -> dict[str, pd.DataFrame]:
-    """One frame per class, keyed by abbreviation; ``targets="predicted"`` takes the classes at or
-    above their thresholds (the top class when none is)."""
-    network, config, thresholds = unwrap(model)
-    inp = prepare_input(record, config, leads)
-    if isinstance(targets, str) and targets == "predicted":
-        _, probabilities = class_scores(network, inp)
-        chosen = predicted_classes(probabilities, thresholds)
+    """One frame per class, keyed by abbreviation; ``classes="predicted"`` takes the classes at or
+    above their thresholds on the explained input (the top class when none is)."""
+    inp = explainer.prepare(record)
+    if isinstance(classes, str) and classes == "predicted":
+        _, probabilities = class_scores(explainer.model, inp)
+        chosen = predicted_classes(probabilities, explainer.thresholds)
     else:
-        chosen = [resolve_class(t) for t in ([targets] if isinstance(targets, str | int) else targets)]
-    frames = {}
-    for k in chosen:
-        values, info = attribution_map(network, inp, k, method, baseline, output, absolute, **options)
-        frames[ABBREVIATIONS[k]] = to_record_frame(values, inp, mass=True, **info)
-    return frames
+        chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
+    return {ABBREVIATIONS[k]: explainer.explain(inp, k) for k in chosen}
 
 
 def lead_importance(
-    model: ModelLike,
-    records: Iterable[Record | str | Path],
-    target: int | str,
-    method: str = "feature_ablation",
-    baseline: str | BaselineProvider = "zeros",
-    output: str = "logit",
-    **options: Any,
+    explainer: CaptumExplainer, records: Iterable[Record | str | Path], target: int | str
 ) -> pd.DataFrame:
     """Records x leads: each lead's share of the record's absolute attribution for ``target``.
 
     Rows are records (index ``record``), columns the 12 canonical leads; a row sums to 1 over the
-    leads the record has and is NaN for the others. With the default ``feature_ablation`` a lead's
-    share is proportional to how much the score changes when the whole lead is replaced by the
-    baseline; with other methods, to the mean absolute attribution over the lead's samples.
+    leads the record has and is NaN for the others. With :class:`FeatureAblationExplainer` a
+    lead's share is proportional to how much the score changes when the whole lead is replaced
+    by the baseline; with other methods, to the mean absolute attribution over the lead's samples.
     """
-    network, config, _ = unwrap(model)
     k = resolve_class(target)
     rows, names = [], []
     for record in records:
-        inp = prepare_input(record, config)
-        values, _ = attribution_map(network, inp, k, method, baseline, output, absolute=True, **options)
-        per_lead = np.where(inp.mask, values.mean(axis=1), np.nan)
+        inp = explainer.prepare(record)
+        values, _ = explainer.attribute(inp, k)
+        per_lead = np.where(inp.mask, np.abs(values).mean(axis=1), np.nan)
         total = np.nansum(per_lead)
         rows.append(per_lead / total if total > 0 else np.where(inp.mask, 0.0, np.nan))
         names.append(inp.record.name)
     if not rows:
         raise ValueError("lead_importance needs at least one record")
     table = pd.DataFrame(np.array(rows), index=pd.Index(names, name="record"), columns=list(LEADS))
-    table.attrs.update({"method": method, "class": ABBREVIATIONS[k], "output": output})
+    table.attrs.update({"method": explainer.name, "class": ABBREVIATIONS[k], "output": explainer.output})
     return table

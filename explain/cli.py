@@ -9,45 +9,50 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 import torch
 
+from explain.attribution import IG_STEPS
 from explain.baselines import BASELINES, SinusRhythmBaseline
-from explain.clusters import ClusterFileError
-from explain.export import EXPLAIN_METHODS, export_record
+from explain.explainer import EXPLAINERS, explainer_class
+from explain.export import check_output_folder, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
-from leadattn.checkpoint import CheckpointError, load_model
-from leadattn.data import RecordError
-
-_EXPECTED_ERRORS = (
-    RecordError,
-    CheckpointError,
-    ClusterFileError,
-    FileNotFoundError,
-    ValueError,
-    KeyError,
-    TypeError,
-)
+from leadattn.checkpoint import load_model
+from leadattn.errors import run_cli
 
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+DESCRIPTION = "Explain one ECG record: attention and attribution maps, figures and predictions."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="leadattn-explain",
-        description="Explain one ECG record: attention and attribution maps, figures and predictions.",
+    parser = argparse.ArgumentParser(prog="leadattn-explain", description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``explain`` to the ``leadattn`` command (through the ``leadattn.commands`` entry point)."""
+    parser = subparsers.add_parser(
+        "explain", help="explain one record with a checkpoint", description=DESCRIPTION
     )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``explain``."""
     parser.add_argument("record", help="record to explain (.hea, .mat or the record's path without suffix)")
     parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
     parser.add_argument("--out", required=True, help="folder to write into (created if missing)")
     parser.add_argument(
         "--methods",
         default="attention,integrated_gradients",
-        help=f"comma-separated methods from: {', '.join(EXPLAIN_METHODS)} (default: %(default)s)",
+        help=f"comma-separated methods from: {', '.join(EXPLAINERS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--classes",
@@ -64,11 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--baseline",
-        default="zeros",
-        help=f"attribution baseline: {', '.join(BASELINES)} or sinus:DIR (normal sinus records in DIR)",
+        default=None,
+        help=f"attribution baseline: {', '.join(BASELINES)} or sinus:DIR (normal sinus records in DIR) "
+        "(default: zeros)",
     )
-    parser.add_argument("--output", choices=("logit", "probability"), default="logit", help="score explained")
-    parser.add_argument("--aggregate", default="mean", help="attention: mean, rollout or block:<i>")
+    parser.add_argument(
+        "--output", choices=("logit", "probability"), default=None, help="score explained (default: logit)"
+    )
+    parser.add_argument(
+        "--aggregate", default=None, help="attention: mean, rollout or block:<i> (default: mean)"
+    )
     parser.add_argument("--style", choices=STYLES, default="interval", help="figure overlay style")
     parser.add_argument(
         "--layout", choices=tuple(LAYOUTS), default="4x3", help="figure layout (columns x rows)"
@@ -77,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=10.0, help="seconds drawn in figures (0: whole record)"
     )
     parser.add_argument("--smooth", type=float, default=None, help="smooth maps in figures over SECONDS")
-    parser.add_argument("--steps", type=int, default=32, help="IntegratedGradients steps")
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"Integrated Gradients steps (default: {IG_STEPS})"
+    )
     parser.add_argument(
         "--clusters",
         default=None,
@@ -89,45 +101,57 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch threads (default: torch's; 1 is faster on a busy CPU)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; bad input prints one line naming the problem and returns 2."""
     args = build_parser().parse_args(argv)
+    return run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain the record the arguments name, then say what was written."""
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    try:
-        loaded = load_model(args.checkpoint)
-        baseline = args.baseline
-        if baseline.startswith("sinus:"):
-            baseline = SinusRhythmBaseline.from_directory(baseline.split(":", 1)[1], loaded.preprocess)
-        formats = [] if args.format.strip().lower() == "none" else _names(args.format)
-        classes = "predicted" if args.classes.strip() == "predicted" else _names(args.classes)
-        if args.steps < 1:
-            raise ValueError(f"--steps must be positive, got {args.steps}")
-        result = export_record(
-            loaded,
-            args.record,
-            args.out,
-            methods=_names(args.methods),
-            classes=classes,
-            leads=args.leads,
-            formats=formats,
-            baseline=baseline,
-            output=args.output,
-            aggregate=args.aggregate,
-            style=args.style,
-            layout=args.layout,
-            seconds=args.seconds or None,
-            smooth_seconds=args.smooth,
-            n_steps=args.steps,
-            clusters=args.clusters,
-            progress=True,
+    out = check_output_folder(args.out)
+    methods = _names(args.methods)
+    for method in methods:
+        explainer_class(method)
+    settings = {
+        key: value
+        for key, value in (
+            ("baseline", args.baseline),
+            ("output", args.output),
+            ("aggregate", args.aggregate),
+            ("n_steps", args.steps),
         )
-    except _EXPECTED_ERRORS as error:
-        print(f"leadattn-explain: error: {error}", file=sys.stderr)
-        return 2
+        if value is not None
+    }
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be positive, got {args.steps}")
+    loaded = load_model(args.checkpoint)
+    baseline = settings.get("baseline")
+    if isinstance(baseline, str) and baseline.startswith("sinus:"):
+        folder = baseline.split(":", 1)[1]
+        settings["baseline"] = SinusRhythmBaseline.from_directory(folder, loaded.preprocess)
+    formats = [] if args.format.strip().lower() == "none" else _names(args.format)
+    classes = "predicted" if args.classes.strip() == "predicted" else _names(args.classes)
+    result = export_record(
+        loaded,
+        args.record,
+        out,
+        methods=methods,
+        classes=classes,
+        leads=args.leads,
+        formats=formats,
+        settings=settings,
+        style=args.style,
+        layout=args.layout,
+        seconds=args.seconds or None,
+        smooth_seconds=args.smooth,
+        clusters=args.clusters,
+        progress=True,
+    )
     predicted = ", ".join(result.predictions["predicted"]) or "none"
     print(f"{result.predictions['record']}: predicted {predicted}")
     print(f"wrote {len(result.tables)} tables and {len(result.figures)} figures to {result.directory}")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from explain.attention import attention_map, check_aggregate
-from explain.attribution import METHODS, attribution_map
-from explain.baselines import BaselineProvider, resolve_baseline
+from explain.attribution import ConvergenceWarning
 from explain.clusters import ClusterModel, plot_clusters, record_clusters
+from explain.explainer import EXPLAINERS, Explainer, explainer_class, make_explainers
 from explain.frames import to_record_frame
 from explain.inputs import (
     LeadsSpec,
@@ -45,8 +45,6 @@ from explain.plotting import FORMATS, INSTALL_HINT, plot, plotting_available, sa
 from leadattn.checkpoint import load_model
 from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
-
-EXPLAIN_METHODS = ("attention", *METHODS)
 
 
 @dataclass
@@ -83,59 +81,98 @@ def _write_table(frame: pd.DataFrame, stem: Path) -> list[Path]:
     return paths
 
 
+def check_output_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a path; ``ValueError`` when it, or a folder above it, is an existing file.
+
+    Called before any work starts, so that a wrong ``--out`` costs nothing.
+    """
+    out = Path(out_dir)
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "the output folder" if path == out else f"the output folder {out} is inside"
+                raise ValueError(f"{path} is an existing file, not a folder: {what} must be a folder")
+            break
+    return out
+
+
+def _create(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create the output folder {out}: {error.strerror or error}") from None
+
+
+def _map_name(explainer: Explainer, k: int | None) -> str:
+    return explainer.name if k is None else f"{explainer.name}_{ABBREVIATIONS[k]}"
+
+
 def export_record(
     model: ModelLike | str | Path,
     record: Record | str | Path,
     out_dir: str | Path,
-    methods: Sequence[str] = ("attention", "integrated_gradients"),
+    methods: Sequence[str | Explainer] = ("attention", "integrated_gradients"),
     classes: str | Sequence[int | str] = "predicted",
     leads: LeadsSpec = None,
     formats: Sequence[str] = ("png",),
-    baseline: str | BaselineProvider = "zeros",
-    output: str = "logit",
-    aggregate: str = "mean",
+    settings: Mapping[str, Any] | None = None,
     style: str = "interval",
     layout: str = "4x3",
     seconds: float | None = 10.0,
     smooth_seconds: float | None = None,
-    n_steps: int = 32,
     clusters: ClusterModel | str | Path | None = None,
     progress: bool = False,
 ) -> ExportResult:
     """Explain ``record`` with every method in ``methods`` for ``classes`` and write the results.
 
     ``model`` is a checkpoint path, a :class:`~leadattn.checkpoint.LoadedModel` or a bare network.
-    ``classes="predicted"`` explains the classes at or above their thresholds (the top class when
-    none is). ``formats`` are figure formats; pass ``()`` for no figures; figures show ``seconds``
-    of the record, maps smoothed over ``smooth_seconds`` (tables are never smoothed). Attention is
-    written once (``aggregate``), attributions once per class. ``n_steps`` is IntegratedGradients'.
-    ``clusters`` (a :class:`~explain.clusters.ClusterModel` or its file, fitted on this checkpoint)
-    adds the record's cluster frames, proportions and figure.
+    ``methods`` are names from :data:`~explain.explainer.EXPLAINERS`, built with the ``settings``
+    each takes (``baseline``, ``output``, ``aggregate``, ``n_steps``...), or explainers built on
+    the same model. ``classes="predicted"`` explains the classes at or above their thresholds
+    (the top class when none is). ``formats`` are figure formats; pass ``()`` for no figures;
+    figures show ``seconds`` of the record, maps smoothed over ``smooth_seconds`` (tables are never
+    smoothed). A map that does not depend on the class (attention) is written once, the others
+    once per class. ``clusters`` (a :class:`~explain.clusters.ClusterModel` or its file, fitted on
+    this checkpoint) adds the record's cluster frames, proportions and figure. The output folder
+    is checked and created before any work starts.
     """
-    unknown = [m for m in methods if m not in EXPLAIN_METHODS]
-    if unknown or not methods:
-        raise ValueError(
-            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(EXPLAIN_METHODS)}"
-        )
     bad_formats = [f for f in formats if f not in FORMATS]
     if bad_formats:
         raise ValueError(
             f"unknown figure format(s) {', '.join(bad_formats)}; choose from {', '.join(FORMATS)}"
         )
-    if "attention" in methods:
-        check_aggregate(aggregate)
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"the plotted window must be positive, got {seconds} s")
+    if smooth_seconds is not None and smooth_seconds <= 0:
+        raise ValueError(f"the smoothing window must be positive, got {smooth_seconds} s")
     chosen = None
     if not (isinstance(classes, str) and classes == "predicted"):
         chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
-    provider = resolve_baseline(baseline)
+        if not chosen:
+            raise ValueError("no class chosen: name classes (AF,PVC) or ask for 'predicted'")
+    names = [m for m in methods if isinstance(m, str)]
+    for name in names:
+        explainer_class(name)
+    out = check_output_folder(out_dir)
     if isinstance(clusters, str | Path):
         clusters = ClusterModel.load(clusters)
     loaded = load_model(model) if isinstance(model, str | Path) else model
     network, config, thresholds = unwrap(loaded)
+    built = iter(make_explainers(names, loaded, settings) if names else [])
+    explainers = [next(built) if isinstance(m, str) else m for m in methods]
+    if not explainers:
+        raise ValueError(f"no explanation method chosen; choose from {', '.join(EXPLAINERS)}")
+    for explainer in explainers:
+        if explainer.model is not network:
+            raise ValueError(
+                f"the {explainer.name} explainer was built on another model than the one exported"
+            )
+    names_seen = [e.name for e in explainers]
+    twice = sorted({n for n in names_seen if names_seen.count(n) > 1})
+    if twice:
+        raise ValueError(f"method(s) {', '.join(twice)} given twice: their files would overwrite each other")
     record = as_record(record)
     inp = prepare_input(record, config, leads)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     predictor = as_predictor(loaded)
     scores = predictor.probabilities([record], [inp.leads])[0, 0]
@@ -156,19 +193,21 @@ def export_record(
     ranked = [k for k in predicted_classes(scores, thresholds) if k in predicted]
     top = {ABBREVIATIONS[k]: float(scores[k]) for k in ranked}
 
-    jobs = [(m, None) for m in methods if m == "attention"]
-    jobs += [(m, k) for m in methods if m != "attention" for k in targets]
+    _create(out)
+    jobs = [(e, None) for e in explainers if not e.per_class]
+    jobs += [(e, k) for e in explainers if e.per_class for k in targets]
     result = ExportResult(out, {})
     maps: list[dict[str, Any]] = []
-    for method, k in tqdm(jobs, desc=f"explaining {record.name}", disable=not progress):
-        if method == "attention":
-            values = attention_map(network, inp, aggregate)
-            info: dict[str, Any] = {"method": "attention", "aggregate": aggregate, "polarity": "positive"}
-            name = "attention"
-        else:
-            options = {"n_steps": n_steps} if method == "integrated_gradients" else {}
-            values, info = attribution_map(network, inp, k, method, provider, output, **options)
-            name = f"{method}_{ABBREVIATIONS[k]}"
+    for explainer, k in tqdm(jobs, desc=f"explaining {record.name}", disable=not progress):
+        name = _map_name(explainer, k)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            values, info = explainer.attribute(inp, k)
+        for caught_warning in caught:
+            if issubclass(caught_warning.category, ConvergenceWarning):
+                notes.append(f"{name}: {caught_warning.message}")
+            else:  # not ours to handle: pass it on
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
         frame = to_record_frame(values, inp, mass=True, **info)
         tables = _write_table(frame, out / name)
         entry = {"name": name, **info, "files": [p.name for p in tables]}

@@ -9,6 +9,7 @@ mapped back to the record's own samples by :mod:`explain.frames`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,31 +69,38 @@ class ExplainInput:
         return torch.from_numpy(self.mask).to(device)
 
 
+class BareModelWarning(UserWarning):
+    """A network was given without the preprocessing it was trained with."""
+
+
 def as_predictor(model: ModelLike) -> Predictor:
-    """The :class:`~leadattn.inference.Predictor` of a predictor, a loaded checkpoint or a bare model
-    (default preprocessing, thresholds 0.5)."""
+    """The :class:`~leadattn.inference.Predictor` of a predictor, a loaded checkpoint or a bare model.
+
+    A bare model carries no record of how it was trained: it is fed with the default preprocessing
+    and thresholds 0.5, and a :class:`BareModelWarning` says so. Pass a checkpoint's ``LoadedModel`` or
+    ``Predictor(model, preprocess)`` to explain a model trained otherwise.
+    """
     if isinstance(model, Predictor):
         return model
     if isinstance(model, LoadedModel):
         return Predictor.from_checkpoint(model, device="cpu")
     if isinstance(model, nn.Module):
-        return Predictor(model, PreprocessConfig(), device="cpu")
+        defaults = PreprocessConfig()
+        warnings.warn(
+            f"a bare model is fed with the default preprocessing ({defaults.fs:g} Hz, "
+            f"normalise={defaults.normalise!r}) and thresholds 0.5; pass Predictor(model, preprocess) or a "
+            "loaded checkpoint if it was trained otherwise",
+            BareModelWarning,
+            stacklevel=3,
+        )
+        return Predictor(model, defaults, device="cpu")
     raise TypeError(f"expected a Predictor, a LoadedModel or a model, got {type(model).__name__}")
 
 
 def unwrap(model: ModelLike) -> tuple[nn.Module, PreprocessConfig, np.ndarray]:
-    """Model, preprocessing and 12-lead thresholds of a predictor, a loaded checkpoint or a bare model.
-
-    A bare model is assumed to take the default preprocessing; its thresholds are 0.5.
-    """
-    if isinstance(model, Predictor | LoadedModel):
-        predictor = as_predictor(model)
-        return predictor.model, predictor.preprocess, predictor.thresholds["12"]
-    if isinstance(model, nn.Module):
-        return model, PreprocessConfig(), np.full(NUM_CLASSES, 0.5)
-    raise TypeError(
-        f"expected a model or a LoadedModel from leadattn.checkpoint.load_model, got {type(model)}"
-    )
+    """Model, preprocessing and 12-lead thresholds of anything :func:`as_predictor` takes."""
+    predictor = as_predictor(model)
+    return predictor.model, predictor.preprocess, predictor.thresholds["12"]
 
 
 def as_record(record: Record | str | Path) -> Record:

@@ -5,8 +5,14 @@ else works without it. pmecg checks some of its inputs with assertions, so every
 validated here first and a bad one raises ``ValueError`` naming the record.
 
 Paper: 25 mm/s, 10 mm/mV, 1 mm grid with every fifth line heavier, a 1 mV calibration pulse at the
-start of every row. The trace is the record in mV with its baseline wander removed for display
-(zero-phase 0.5 Hz high-pass); the map is normalised with :func:`explain.normalise.normalise`.
+start of every row. The figure is true to scale: its size is the paper's size and the sheet fills
+it, so a PDF printed at 100 % (no "fit to page") gives 1 mm squares and intervals can be measured
+with callipers; the footer says so. A band above the sheet holds the title, the record's labels
+and the predictions; pmecg's header gives the record's name, age and sex. The trace is the record
+in mV with its baseline wander removed for display (zero-phase 0.5 Hz high-pass); the map is
+normalised with :func:`explain.normalise.normalise` and its colour scale is drawn at the right.
+Overlay colours are chosen to stand out on the pink grid: green for positive values (attention,
+evidence for the class), purple for negative ones.
 Layouts (columns x rows): ``"4x3"`` (the clinical sheet, 2.5 s per lead when 10 s are shown),
 ``"2x6"`` and ``"1x12"``. A record without all 12 leads is drawn one lead per row whatever the
 layout. ``rhythm_strip`` adds a full-width row of one lead below the sheet.
@@ -26,6 +32,8 @@ from explain.frames import check_frame
 from explain.inputs import as_record
 from explain.normalise import SCOPES, EmptyMapError, normalise
 from leadattn.data import Record
+from leadattn.errors import MissingExtraError
+from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS, canonical_lead
 
 STYLES = ("interval", "background", "line")
@@ -35,11 +43,15 @@ INSTALL_HINT = 'pip install "leadattn[plot]"'
 SPEED_MM_S = 25.0
 GAIN_MM_MV = 10.0
 _MIN_FILTER_SAMPLES = 30
-_NEGATIVE_COLOUR = "blue"
-_POSITIVE_COLOUR = "red"
+_NEGATIVE_COLOUR = "#6a3d9a"  # purple
+_POSITIVE_COLOUR = "#1b9e77"  # green; red or pink bands vanish into the grid
+_TITLE_BAND_MM = 20.0
+_BAND_MV = 0.4
+_MM_PER_INCH = 25.4
+SCALE_NOTE = "true to scale at 100 % print size: 1 mm squares"
 
 
-class PlotUnavailableError(ImportError):
+class PlotUnavailableError(MissingExtraError):
     """pmecg, the optional plotting dependency, is not installed."""
 
 
@@ -97,6 +109,13 @@ def _configuration(pmecg: Any, layout: str, ecg: pd.DataFrame) -> tuple[Any, int
     return pmecg.template_factory(layout, ecg, leads_map=leads_map), LAYOUTS[layout]
 
 
+def _labels_line(record: Record) -> str:
+    scored = [ABBREVIATIONS[k] for k in np.flatnonzero(record.labels)]
+    other = len(record.dx) - len(scored)
+    line = f"labels: {', '.join(scored) or 'none scored'}"
+    return line + (f" (+{other} unscored code{'s' * (other > 1)})" if other > 0 else "")
+
+
 def _title(record: Record, frame: pd.DataFrame, predictions: Mapping[str, float] | None) -> str:
     what = str(frame.attrs.get("method", "map")).replace("_", " ")
     if frame.attrs.get("aggregate"):
@@ -105,11 +124,23 @@ def _title(record: Record, frame: pd.DataFrame, predictions: Mapping[str, float]
         what += f" for {frame.attrs['class']}"
         if frame.attrs.get("output"):
             what += f" [{frame.attrs['output']}]"
-    line = f"{record.name}: {what}"
+    line = f"{record.name}: {what}\n{_labels_line(record)}"
     if predictions is not None:
         scored = ", ".join(f"{name} {score:.2f}" for name, score in predictions.items())
-        line += f"\npredicted: {scored or 'none'}"
+        line += f";  predicted: {scored or 'none'}"
     return line
+
+
+def _true_scale(figure: Any, title: str) -> None:
+    """Make the sheet fill the figure (one axis inch is one inch of paper) and put ``title`` in a
+    band added above it."""
+    width, height = figure.get_size_inches()
+    band = _TITLE_BAND_MM / _MM_PER_INCH
+    figure.set_size_inches(width, height + band)
+    figure.axes[0].set_position((0.0, 0.0, 1.0, height / (height + band)))
+    figure.text(
+        0.5, 1.0 - 0.45 * band / (height + band), title, ha="center", va="center", fontsize=9, linespacing=1.4
+    )
 
 
 def plot(
@@ -133,13 +164,14 @@ def plot(
     returns the matplotlib figure.
 
     ``frame`` must be a map of this record (columns among its leads, one row per sample), as made
-    by :func:`explain.attention_frame` or :func:`explain.attribution_frame`. ``polarity``,
+    by an explainer's ``explain`` (:mod:`explain.explainer`). ``polarity``,
     ``scope``, ``absolute``, ``smooth_seconds`` and ``quantile`` (the magnitude drawn at full
     strength; larger values are clipped) go to :func:`explain.normalise.normalise`. The
     figure shows ``seconds`` from ``start`` (None: the whole record). ``predictions`` (class ->
-    score) are listed in the title. A map whose values are all negative is drawn by magnitude in
-    the negative colour (blue), since pmecg's signed maps need both signs. The figure is detached
-    from pyplot (it has an Agg canvas): save it with :func:`save_figure` or display it.
+    score) are listed in the title with the record's labels. A map whose values are all negative
+    is drawn by magnitude in the negative colour, since pmecg's signed maps need both signs. The
+    figure is detached from pyplot (it has an Agg canvas): save it with :func:`save_figure` or
+    display it; its size is the paper's, so keep it (no ``bbox_inches="tight"``) to print to scale.
     """
     record = as_record(record)
     if style not in STYLES:
@@ -192,20 +224,34 @@ def plot(
         "line": pmecg.LineColorAttentionMap,
     }
     options: dict[str, Any] = {"polarity": kind, "color": colour, "rhythm_strips_attention": strip_map}
+    options["show_colormap"] = True
     if style == "interval":
-        options.update(max_attention_mV=0.4, alpha=0.35)
+        options.update(max_attention_mV=_BAND_MV, alpha=0.5)
     attention = overlay_classes[style](overlay, **options)
     plotter = pmecg.ECGPlotter(speed=SPEED_MM_S, voltage=GAIN_MM_MV, print_information=True)
+    information = pmecg.ECGInformation(
+        patient_name=record.name,
+        age=None if record.age is None else int(round(record.age)),
+        sex=record.sex,
+        filter="0.5 Hz high-pass (display)",
+        machine_model=SCALE_NOTE,
+    )
     figure = plotter.plot(
         ecg,
         configuration=config,
         sampling_frequency=float(record.fs),
         show=False,
+        information=information,
         attention_map=attention,
         rhythm_strips=strip_ecg,
     )
     figure.set_dpi(dpi)
-    figure.suptitle(title if title is not None else _title(record, frame, predictions), fontsize=9, y=0.995)
+    heading = title if title is not None else _title(record, frame, predictions)
+    low = "-1" if kind == "signed" else "0"
+    key = f"overlay: map scaled per {scope} to [{low}, 1], colour scale at right"
+    if style == "interval":
+        key += f"; band half-width {_BAND_MV:g} mV at 1"
+    _true_scale(figure, f"{heading}\n{key}")
     plt.close(figure)  # pyplot keeps no reference, so explaining many records does not pile up figures
     FigureCanvasAgg(figure)
     return figure

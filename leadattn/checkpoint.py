@@ -3,9 +3,11 @@
 A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
 it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``
 (a mapping from lead subset ``"12"``, ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26
-serves every subset), ``threshold_fallback`` (per subset, the classes whose threshold was not tuned),
-``train_config``, ``epoch``, ``step``, ``metrics`` and, for resuming, ``optimizer_state``,
-``scheduler_state``, ``scaler_state``, ``rng_state`` and ``history``.
+serves every subset), ``threshold_fallback`` (the classes whose threshold was not tuned), ``train_config``,
+``epoch``, ``step``, ``metrics``, ``history``, ``best`` (the best epoch and early-stopping count) and
+``world`` (processes of the run), and in ``last.pt``, for resuming, ``optimizer_state``,
+``scheduler_state``, ``scaler_state`` and ``stopped_early``. Random draws are seeded from (seed, epoch,
+rank), so no generator state is stored.
 """
 
 from __future__ import annotations
@@ -58,8 +60,17 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, checking that it is complete."""
+PRETRAINED_KIND = "pretrained_encoder"
+"""``kind`` of the checkpoints ``leadattn pretrain`` writes: an encoder without a trained head."""
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    required: tuple[str, ...] = REQUIRED_KEYS,
+) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`, checking that it holds ``required``
+    (by default, what a classifier needs)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -72,7 +83,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} does not hold a leadattn checkpoint dict")
-    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if payload.get("kind") == PRETRAINED_KIND and "thresholds" in required:
+        raise CheckpointError(
+            f"checkpoint {path} is a pretrained encoder (from `leadattn pretrain`), not a trained "
+            f"classifier: fine-tune it first with `leadattn train --init {path}`"
+        )
+    missing = [k for k in required if k not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     if payload["format_version"] != FORMAT_VERSION:
@@ -80,7 +96,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} has format {payload['format_version']}, "
             f"this leadattn reads format {FORMAT_VERSION}"
         )
-    if tuple(payload["classes"]) != CLASS_KEYS:
+    if "classes" in required and tuple(payload["classes"]) != CLASS_KEYS:
         raise CheckpointError(f"checkpoint {path} was trained on other classes than leadattn.labels")
     return payload
 

@@ -19,6 +19,7 @@ _MODULES = (
     "leadattn.data.cli",
     "leadattn.synth.cli",
     "leadattn.training.cli",
+    "leadattn.pretrain.cli",
     "leadattn.evaluation.cli",
     "leadattn.prediction",
 )

@@ -277,7 +277,7 @@ class Predictor:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device)
         self.preprocess = preprocess
         self.thresholds = threshold_table(thresholds)
         self.window_seconds = float(window_seconds)

@@ -364,12 +364,12 @@ def test_python_api_raises_the_checkpoint_error(tmp_path, sample_manifest):
         evaluate(tmp_path / "missing.pt", sample_manifest, progress=False)
 
 
-def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tmp_path, sample_manifest):
+def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tmp_path, records_manifest):
     table = {"12": [0.0] * NUM_CLASSES, "6": [1.1] * NUM_CLASSES, "4": [1.1] * NUM_CLASSES}
     table.update({"3": [1.1] * NUM_CLASSES, "2": [0.0] * NUM_CLASSES})
     path = save_checkpoint(tmp_path / "subsets.pt", _payload(thresholds=table, threshold_fallback=["PVC"]))
-    names = ["E07500", "E07501", "JS20000"]
-    report = evaluate(path, sample_manifest, records=names, bootstrap=0, progress=False)
+    names = ["E07500", "JS20019", "HR06000"]
+    report = evaluate(path, records_manifest, records=names, bootstrap=0, progress=False)
     _, _, outputs = prediction_arrays(report.predictions)
     by_subset = {s: outputs[(report.predictions["subset"] == s).to_numpy()] for s in ("12", "6", "2")}
     assert by_subset["12"].all() and by_subset["2"].all() and not by_subset["6"].any()
@@ -384,3 +384,29 @@ def test_split_warnings_name_classes_with_few_positives():
     labels[:, 1] = True
     (warning,) = split_warnings(labels)
     assert ABBREVIATIONS[0] in warning and ABBREVIATIONS[1] not in warning
+
+
+def test_figures_show_only_classes_with_positives_and_name_the_others() -> None:
+    from leadattn.evaluation import plots
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((40, 26), dtype=bool)
+    labels[:10, 0] = labels[5:25, 3] = labels[::4, 7] = True
+    scores = {"12": rng.random((40, 26)), "2": rng.random((40, 26))}
+    for figure in (
+        plots.roc_curves({"12": labels, "2": labels}, scores),
+        plots.pr_curves({"12": labels, "2": labels}, scores),
+    ):
+        panels = [ax for ax in figure.axes if ax.get_visible()]
+        assert [ax.get_title().split()[0] for ax in panels] == [ABBREVIATIONS[k] for k in (0, 3, 7)]
+        note = " ".join(t.get_text() for t in figure.texts)
+        assert (
+            "left out (no positives" in note
+            and ABBREVIATIONS[1] in note
+            and ABBREVIATIONS[0] not in note.split(":")[1]
+        )
+    support = labels.sum(axis=0)
+    bars = plots.f_measure_bars({"12": np.where(support > 0, 0.5, np.nan)}, support)
+    ticks = [t.get_text().split("\n")[0] for t in bars.axes[0].get_xticklabels()]
+    assert ticks == [ABBREVIATIONS[k] for k in (0, 3, 7)]
+    assert ABBREVIATIONS[25] in " ".join(t.get_text() for t in bars.texts)

@@ -9,12 +9,18 @@ import pytest
 import torch
 from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 
-from explain.attention import attention_frame, block_map, rollout_map
+from explain.attention import AttentionExplainer, block_map, rollout_map
 from explain.frames import TIME_INDEX
 from leadattn.leads import LEADS
 from leadattn.models import BlockAttention, TokenGeometry
 
 LEAD_I, LEAD_II = LEADS.index("I"), LEADS.index("II")
+
+
+def attention_frame(model, record, aggregate="mean", leads=None, **settings):
+    return AttentionExplainer(model, aggregate, **settings).explain(record, leads=leads)
+
+
 MASK = np.array([lead in ("I", "II") for lead in LEADS])
 
 
@@ -113,5 +119,29 @@ def test_bad_aggregates_heads_and_models_are_named(network):
         attention_frame(network, make_record(leads=("I", "II")), leads=["V1"])
     with pytest.raises(TypeError, match="does not return attention"):
         attention_frame(OneLeadModel(), record)
-    with pytest.raises(TypeError, match="expected a model or a LoadedModel"):
+    with pytest.raises(TypeError, match="expected a Predictor, a LoadedModel or a model"):
         attention_frame(SimpleNamespace(), record)
+    with pytest.raises(ValueError, match="spread must be one of"):
+        attention_frame(network, record, spread="gaussian")
+
+
+def test_spreading_over_the_receptive_field_keeps_each_leads_mass(network):
+    record = make_record(seconds=3.0)
+    centred = attention_frame(network, record, "block:0")
+    spread = attention_frame(network, record, "block:0", spread="receptive_field")
+    assert spread.attrs["spread"] == "receptive_field" and centred.attrs["spread"] == "stride"
+    np.testing.assert_allclose(spread.sum().to_numpy(), centred.sum().to_numpy(), atol=1e-9)
+    assert not np.allclose(spread.to_numpy(), centred.to_numpy())
+
+
+def test_receptive_field_spread_of_one_token_covers_its_field_uniformly():
+    from explain.attention import _over_receptive_fields
+
+    geometry = TokenGeometry(stride=4, receptive_field=10, offset=-3, num_tokens=5)
+    tokens = np.zeros((1, 5))
+    tokens[0, 2] = 1.0
+    out = _over_receptive_fields(tokens, geometry, samples=20)
+    first = -3 + 2 * 4
+    expected = np.zeros(20)
+    expected[first : first + 10] = 0.1
+    np.testing.assert_allclose(out[0], expected)

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
 from tests_paths import TEST_PTBXL
 
-from explain.attribution import METHODS, attribution_frame, attribution_frames, lead_importance
+from explain.attribution import (
+    CONVERGENCE_BOUND,
+    CaptumExplainer,
+    ConvergenceWarning,
+    FeatureAblationExplainer,
+    IntegratedGradientsExplainer,
+    SaliencyExplainer,
+    attribution_classes,
+    lead_importance,
+)
 from explain.baselines import LowPassBaseline, SinusRhythmBaseline, ZeroBaseline, resolve_baseline
+from explain.explainer import EXPLAINERS, make_explainer
 from explain.frames import TIME_INDEX
+from explain.inputs import class_scores
 from leadattn.data import PreprocessConfig
+from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS
 
+METHODS = [name for name, cls in EXPLAINERS.items() if issubclass(cls, CaptumExplainer)]
 FAST = {"integrated_gradients": {"n_steps": 8}, "gradient_shap": {"n_samples": 4}}
+
+
+def attribution_frame(model, record, target, method="integrated_gradients", leads=None, **options):
+    return make_explainer(method, model, **options).explain(record, target, leads=leads)
+
+
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,6 +71,19 @@ def test_integrated_gradients_reports_its_convergence_delta(one_lead):
     assert frame.attrs["baseline"] == "zeros" and frame.attrs["output"] == "logit"
 
 
+def test_integrated_gradients_warns_when_its_integral_is_inaccurate():
+    network, record = small_model(), make_record(seconds=2.0)
+    with pytest.warns(ConvergenceWarning, match=r"T0001 AF: .* convergence delta is .* pass more steps"):
+        coarse = IntegratedGradientsExplainer(network, n_steps=2).explain(record, "AF")
+    assert coarse.attrs["relative_delta"] > CONVERGENCE_BOUND
+    expected = coarse.attrs["convergence_delta"] / abs(coarse.attrs["score_difference"])
+    assert coarse.attrs["relative_delta"] == pytest.approx(expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fine = IntegratedGradientsExplainer(network, n_steps=128).explain(record, "AF")
+    assert fine.attrs["relative_delta"] <= CONVERGENCE_BOUND
+
+
 def test_absolute_values_probabilities_and_the_lowpass_baseline(one_lead):
     record = make_record(seconds=1.5)
     signed = attribution_frame(one_lead, record, "AF", "saliency")
@@ -75,9 +111,18 @@ def test_real_network_every_method_for_a_lead_subset():
 
 def test_frames_for_every_predicted_class_follow_the_thresholds(one_lead):
     record = make_record(seconds=1.5)
-    frames = attribution_frames(one_lead, record, "predicted", "saliency")
-    assert frames and all(name == f.attrs["class"] for name, f in frames.items())
-    chosen = attribution_frames(one_lead, record, ["AF", "PVC"], "saliency")
+    explainer = SaliencyExplainer(one_lead)
+    _, probabilities = class_scores(one_lead, explainer.prepare(record))
+    order = np.argsort(-probabilities)
+    # thresholds between the third and fourth highest scores: exactly the top three are predicted
+    between = (probabilities[order[2]] + probabilities[order[3]]) / 2
+    explainer.thresholds = np.full(len(probabilities), between)
+    frames = attribution_classes(explainer, record)
+    assert list(frames) == [ABBREVIATIONS[k] for k in order[:3]]
+    assert all(name == f.attrs["class"] for name, f in frames.items())
+    explainer.thresholds = np.ones(len(probabilities))  # none reached: the top class alone
+    assert list(attribution_classes(explainer, record)) == [ABBREVIATIONS[order[0]]]
+    chosen = attribution_classes(explainer, record, ["AF", "PVC"])
     assert list(chosen) == ["AF", "PVC"]
 
 
@@ -87,12 +132,12 @@ def test_lead_importance_is_a_records_by_leads_share():
         make_record(seconds=1.5, name="R1"),
         make_record(seconds=1.5, leads=("I", "II", "V1"), name="R2"),
     ]
-    table = lead_importance(model, records, "AF")
+    table = lead_importance(FeatureAblationExplainer(model), records, "AF")
     assert list(table.index) == ["R1", "R2"] and list(table.columns) == list(LEADS)
     assert table.loc["R1", "V1"] == pytest.approx(1.0, abs=1e-4)  # float32 noise of the other leads
     assert table.loc["R2"].drop(["I", "II", "V1"]).isna().all()
     np.testing.assert_allclose(table.sum(axis=1), 1.0)
-    saliency = lead_importance(model, records[:1], "AF", method="saliency")
+    saliency = lead_importance(SaliencyExplainer(model), records[:1], "AF")
     assert saliency.loc["R1", "V1"] == pytest.approx(1.0)
 
 
@@ -133,10 +178,12 @@ def test_bad_targets_methods_and_options_are_named(one_lead):
         attribution_frame(one_lead, record, "XYZ")
     with pytest.raises(ValueError, match="class index 26 out of range"):
         attribution_frame(one_lead, record, 26)
-    with pytest.raises(ValueError, match="unknown attribution method 'lrp'"):
+    with pytest.raises(ValueError, match="unknown explanation method 'lrp'"):
         attribution_frame(one_lead, record, "AF", "lrp")
-    with pytest.raises(TypeError, match="saliency takes no option"):
+    with pytest.raises(TypeError, match="n_steps"):
         attribution_frame(one_lead, record, "AF", "saliency", n_steps=4)
+    with pytest.raises(ValueError, match="explains one class at a time"):
+        SaliencyExplainer(one_lead).explain(record)
     with pytest.raises(ValueError, match="output must be one of"):
         attribution_frame(one_lead, record, "AF", "saliency", output="odds")
 
@@ -155,3 +202,11 @@ def test_explaining_runs_in_eval_mode_and_gives_each_module_its_mode_back(method
     assert seen and not any(seen)
     assert {name: module.training for name, module in model.named_modules()} == before
     assert np.allclose(first.to_numpy(), second.to_numpy())  # dropout was off
+
+
+def test_a_bare_model_is_explained_with_a_warning_naming_the_defaults():
+    from explain.inputs import BareModelWarning, as_predictor
+
+    with pytest.warns(BareModelWarning, match="default preprocessing \\(500 Hz"):
+        predictor = as_predictor(small_model())
+    assert predictor.preprocess == PreprocessConfig()

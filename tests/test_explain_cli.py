@@ -19,6 +19,9 @@ from explain.export import export_record
 from leadattn.data import read_record
 from leadattn.labels import ABBREVIATIONS
 
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -100,10 +103,14 @@ def test_cli_lead_subset_without_figures(tmp_path, checkpoint, real_record):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--methods", "lrp"], "unknown method"),
+        (["--methods", "lrp"], "unknown explanation method 'lrp'; choose from attention, integrated"),
+        (["--methods", "attention", "--baseline", "lowpass"], "baseline apply to none of the methods"),
         (["--leads", "V9"], "unknown lead name 'V9'"),
         (["--classes", "XYZ"], "unknown class 'XYZ'"),
         (["--format", "gif"], "unknown figure format"),
+        (["--classes", ","], "no class chosen"),
+        (["--seconds", "-1"], "the plotted window must be positive"),
+        (["--smooth", "-0.1"], "the smoothing window must be positive"),
         (["--aggregate", "max"], "aggregate must be"),
         (["--baseline", "sinus:/nonexistent"], "is not a directory"),
     ],
@@ -114,7 +121,7 @@ def test_cli_bad_options_exit_2_with_a_clear_message(
     code = main([str(real_record), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), *extra])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("leadattn-explain: error:") and message in err
+    assert err.startswith("error:") and message in err
 
 
 def test_cli_bad_record_or_checkpoint_exit_2(tmp_path, checkpoint, real_record, capsys):
@@ -125,6 +132,54 @@ def test_cli_bad_record_or_checkpoint_exit_2(tmp_path, checkpoint, real_record, 
     with pytest.raises(SystemExit) as exit_info:
         main([str(real_record), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
+
+
+def test_an_out_path_naming_a_file_is_refused_before_any_work(tmp_path, real_record, capsys, monkeypatch):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded although the output folder is unusable")
+
+    monkeypatch.setattr("explain.cli.load_model", no_work)
+    for out in (taken, taken / "inside"):
+        assert main([str(real_record), "--checkpoint", "any.pt", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{taken} is an existing file, not a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "keep me"
+
+
+def test_export_takes_explainers_built_on_its_model(tmp_path, checkpoint):
+    from explain import AttentionExplainer, IntegratedGradientsExplainer
+    from leadattn.checkpoint import load_model
+
+    loaded = load_model(checkpoint)
+    methods = [
+        AttentionExplainer(loaded, "rollout"),
+        IntegratedGradientsExplainer(loaded, "lowpass", n_steps=4),
+    ]
+    result = export_record(
+        loaded, make_record(seconds=2.0), tmp_path, methods=methods, classes=["AF"], formats=()
+    )
+    maps = {m["name"]: m for m in result.predictions["maps"]}
+    assert maps["attention"]["aggregate"] == "rollout"
+    assert maps["integrated_gradients_AF"]["baseline"] == "lowpass"
+    with pytest.raises(ValueError, match="another model"):
+        export_record(loaded, make_record(seconds=2.0), tmp_path, methods=[AttentionExplainer(small_model())])
+    with pytest.raises(ValueError, match="given twice"):
+        export_record(
+            loaded, make_record(seconds=2.0), tmp_path, methods=["attention", methods[0]], formats=()
+        )
+
+
+def test_export_notes_an_inaccurate_integral(tmp_path, checkpoint):
+    result = export_record(
+        checkpoint, make_record(seconds=2.0), tmp_path, methods=["integrated_gradients"], classes=["AF"],
+        formats=(), settings={"n_steps": 2},
+    )  # fmt: skip
+    entry = result.predictions["maps"][0]
+    inaccurate = entry["relative_delta"] > 0.05
+    assert inaccurate == any("convergence delta" in note for note in result.notes)
 
 
 def test_export_without_pmecg_still_writes_tables_and_json(tmp_path, monkeypatch):

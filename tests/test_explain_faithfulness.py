@@ -26,6 +26,10 @@ from leadattn.synth import generate_record, read_annotations
 II = LEADS.index("II")
 
 
+# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     with torch_threads(1):
@@ -85,28 +89,68 @@ def test_localisation_scores_a_map_against_the_annotated_pvc_beats(pvc_record):
 
 def test_faithfulness_rows_table_and_readme_markdown(pvc_record):
     model = small_model()
-    results = faithfulness(model, [pvc_record], methods=("attention", "saliency"), steps=4)
+    results = faithfulness(
+        model, [pvc_record], methods=("attention", "saliency", "integrated_gradients"), steps=4,
+        settings={"n_steps": 4}, random_seeds=3,
+    )  # fmt: skip
     record = read_record(pvc_record)
     labelled = int(record.labels.sum())
-    assert len(results) == labelled * 3
-    assert set(results["method"]) == {"attention", "saliency", "random"}
+    # attention, saliency, IG from zeros, IG from low-pass and the random reference, under two fills
+    assert len(results) == labelled * 5 * 2
+    assert set(results["method"]) == {"attention", "saliency", "integrated_gradients", "random"}
+    assert set(results["fill"]) == {"zeros", "lowpass"}
+    ig = results[results["method"] == "integrated_gradients"]
+    assert set(zip(ig["baseline"], ig["fill"])) == {
+        (b, f) for b in ("zeros", "lowpass") for f in ("zeros", "lowpass")
+    }
     assert results[["deletion_auc", "insertion_auc"]].notna().all().all()
     pvc_rows = results[(results["class"] == "PVC") & (results["method"] != "random")]
     assert pvc_rows["relevance_ratio"].notna().all()
     table = faithfulness_table(results)
-    assert list(table.index) == ["attention", "saliency", "random"]
+    assert list(table.index) == [
+        "attention (mean)",
+        "saliency",
+        "integrated gradients, zeros baseline",
+        "integrated gradients, lowpass baseline",
+        "random ranking (3 seeds)",
+    ]
+    assert {"deletion_auc@zeros", "deletion_auc@lowpass", "insertion_auc@lowpass"} <= set(table.columns)
     assert isinstance(table, pd.DataFrame) and table.loc["saliency", "pairs"] == labelled
-    assert table.loc["saliency", "localised"] >= 1 and table.loc["random", "localised"] == 0
+    assert table.loc["saliency", "localised"] >= 1 and table.loc["random ranking (3 seeds)", "localised"] == 0
     markdown = readme_table(
         model, pvc_record.parent, records=1, methods=("saliency",), steps=2, progress=False
     )
     lines = markdown.splitlines()
-    assert lines[0].startswith("| method | pairs | localised | deletion_auc (lower is better)")
-    assert lines[2].startswith("| saliency |") and lines[3].startswith("| random |")
+    assert lines[0].startswith("| method | pairs | localised | deletion AUC, zeros fill (lower is better)")
+    assert lines[2].startswith("| saliency |") and lines[3].startswith("| random ranking (5 seeds) |")
+
+
+def test_the_random_reference_is_the_mean_over_its_seeds(pvc_record):
+    model = small_model()
+    results = faithfulness(
+        model, [pvc_record], methods=("saliency",), targets=["PVC"], steps=4, random_seeds=3
+    )
+    inp = prepare_input(read_record(pvc_record), PreprocessConfig())
+    for fill in ("zeros", "lowpass"):
+        curves = [perturbation_curves(model, inp, None, "PVC", fill, steps=4, seed=seed) for seed in range(3)]
+        row = results[(results["method"] == "random") & (results["fill"] == fill)].iloc[0]
+        assert row["deletion_auc"] == pytest.approx(np.mean([d.auc for d, _ in curves]))
+        assert row["insertion_auc"] == pytest.approx(np.mean([i.auc for _, i in curves]))
+    assert len({round(d.auc, 9) for d, _ in curves}) > 1  # the seeds do rank differently
+
+
+def test_the_fill_decides_what_deleting_a_segment_means():
+    inp = prepare_input(make_record(seconds=2.0), PreprocessConfig())
+    values = np.zeros_like(inp.x)
+    values[II, 200:300] = 1.0
+    zeros, _ = perturbation_curves(RegionModel(), inp, values, "AF", "zeros", steps=10)
+    lowpass, _ = perturbation_curves(RegionModel(), inp, values, "AF", "lowpass", steps=10)
+    assert zeros.scores[1] < 0.1  # the region's energy is gone
+    assert lowpass.scores[1] != pytest.approx(zeros.scores[1])
 
 
 def test_bad_inputs_are_named(tmp_path):
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown explanation method 'lrp'"):
         faithfulness(small_model(), [make_record()], methods=("lrp",))
     with pytest.raises(FileNotFoundError, match="no demo records with annotation side files"):
         readme_table(small_model(), tmp_path)

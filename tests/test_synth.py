@@ -21,12 +21,16 @@ from leadattn.data import prepare, read_record
 from leadattn.labels import class_index
 from leadattn.leads import LEADS
 from leadattn.synth import (
+    BORDERS,
     CLASSES,
+    LABEL_NOISE,
+    RANGES,
     class_code,
     demo_data_dir,
     ensure_demo_data,
     generate_dataset,
     generate_record,
+    noisy_labels,
     read_annotations,
     sample_labels,
     sample_spec,
@@ -267,19 +271,21 @@ def test_read_annotations_names_missing_and_broken_files(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("labels", "low", "high"),
-    [(("NSR",), 60, 100), (("SB",), 0, 60), (("STach",), 100, 250), (("SB", "IAVB"), 0, 60)],
+    ("labels", "key"),
+    [(("NSR",), "rate_nsr"), (("SB",), "rate_sb"), (("STach",), "rate_stach"), (("SB", "IAVB"), "rate_sb")],
 )
-def test_heart_rate_from_detected_r_peaks_fits_the_rate_label(labels, low, high):
+def test_heart_rate_from_detected_r_peaks_fits_the_rate_label(labels, key):
+    low, high = RANGES[key]
     for record in records(labels):
         rate = heart_rate(record.signal)
-        assert low < rate < high, record.spec
+        assert low - 3 < rate < high + 3, record.spec
         assert abs(rate - record.annotations.heart_rate) < 3
 
 
 def test_af_is_irregular_without_p_waves_over_a_fibrillatory_baseline():
     for record in records(("NSR",)):
         assert rr_variation(record.signal) < 0.05
+    with_gaps = 0
     for noisy, clean in twins(("AF",)):
         assert rr_variation(noisy.signal) > 0.1
         assert all(b.p is None for b in noisy.annotations.beats)
@@ -287,10 +293,14 @@ def test_af_is_irregular_without_p_waves_over_a_fibrillatory_baseline():
         beats = whole(noisy.annotations.beats)
         v1 = clean.signal[LEAD["V1"]]
         gaps = [v1[a.t[1] + 5 : b.qrs[0] - 5] for a, b in zip(beats, beats[1:]) if b.qrs[0] - a.t[1] > 110]
+        if not gaps:  # a fast ventricular rate leaves no T-Q interval long enough to look at
+            continue
+        with_gaps += 1
         baseline = np.concatenate(gaps)
         assert baseline.std() > 0.005  # the T-Q interval is never flat
         freqs, power = welch(np.concatenate([g - g.mean() for g in gaps]), fs=FS, nperseg=100)
         assert 3.5 <= freqs[np.argmax(power)] <= 10.0
+    assert with_gaps >= PER_GROUP // 2
     for _, clean in twins(("NSR",)):
         beats = whole(clean.annotations.beats)
         quiet = [
@@ -306,11 +316,14 @@ def test_pr_interval_from_the_signal():
             measured = [pr_interval_ms(clean.signal, b, a) for a, b in zip(beats, beats[1:])]
             measured = [m for m in measured if m is not None]
             assert measured, "no P wave clear of the previous T wave"
-            assert (np.median(measured) > 200) == prolonged
+            low, high = RANGES["pr_iavb_sb" if prolonged else "pr_normal"]
+            assert 1000 * low - 20 < np.median(measured) < 1000 * high + 20
             assert abs(np.median(measured) - clean.annotations.pr_ms) < 20
 
 
 def test_qrs_width_separates_bundle_branch_blocks():
+    measured_wide: list[float] = []
+    measured_narrow: list[float] = []
     for labels, wide in (
         (("NSR",), False),
         (("NSR", "LBBB"), True),
@@ -319,9 +332,11 @@ def test_qrs_width_separates_bundle_branch_blocks():
     ):
         for _, clean in twins(labels):
             widths = [width_ms(clean.signal, b.r_peak) for b in whole(clean.annotations.beats)]
-            assert (np.median(widths) >= 120) == wide
-            assert (np.median(widths) < 110) == (not wide)
+            low, high = RANGES[f"qrs_{clean.spec.qrs_kind}"]
+            assert 1000 * low - 15 < np.median(widths) < 1000 * high + 15
             assert abs(np.median(widths) - clean.annotations.qrs_ms) < 15
+            measured_wide.append(np.median(widths)) if wide else measured_narrow.append(np.median(widths))
+    assert np.median(measured_wide) >= 120 and np.median(measured_narrow) < 110
 
 
 def _qrs(clean, lead: str, beat) -> np.ndarray:
@@ -340,7 +355,7 @@ def test_left_bundle_branch_block_shapes():
         for _, clean in twins(labels):
             beat = whole(clean.annotations.beats)[1]
             v1 = _qrs(clean, "V1", beat)
-            assert v1.min() < -0.8 and v1.max() < 0.1 * -v1.min()  # deep QS in V1
+            assert v1.min() < -0.4 and v1.max() < 0.1 * -v1.min()  # deep QS in V1
             lateral = {lead: _qrs(clean, lead, beat) for lead in ("I", "aVL", "V5", "V6")}
             upright = [lead for lead, x in lateral.items() if x.max() > 0.2 and x.min() > -0.35 * x.max()]
             assert len(upright) >= 2  # broad R, no septal q, on the left
@@ -362,28 +377,30 @@ def test_right_bundle_branch_block_shapes():
 
 
 @pytest.mark.parametrize(
-    ("labels", "low", "high"),
+    ("labels", "key"),
     [
-        (("NSR",), -30, 90),
-        (("NSR", "LAD"), -180, -30),
-        (("NSR", "RAD"), 90, 180),
-        (("NSR", "RBBB", "LAD"), -180, -30),
-        (("AF", "LBBB", "LAD"), -180, -30),
+        (("NSR",), "axis_normal"),
+        (("NSR", "LAD"), "axis_lad"),
+        (("NSR", "RAD"), "axis_rad"),
+        (("NSR", "RBBB", "LAD"), "axis_lad"),
+        (("AF", "LBBB", "LAD"), "axis_lad"),
     ],
 )
-def test_frontal_axis_from_leads_i_and_avf(labels, low, high):
+def test_frontal_axis_from_leads_i_and_avf(labels, key):
+    low, high = RANGES[key]
     for record in records(labels):
         beats = [b for b in whole(record.annotations.beats) if b.kind != "pvc"]
         axis = frontal_axis(record.signal, beats)
-        assert low < axis < high
-        assert abs(axis - record.annotations.axis_deg) < 10
+        assert low - 10 < axis < high + 10
+        wide = record.spec.qrs_kind != "normal"  # a wide QRS's area is a rougher guide to its axis
+        assert abs(axis - record.annotations.axis_deg) < (16 if wide else 10)
 
 
 def test_low_qrs_voltage_in_the_limb_leads():
     for record in records(("NSR", "LQRSV")) + records(("AF", "RBBB", "LQRSV")):
-        assert limb_qrs_amplitude(record.signal, whole(record.annotations.beats)) < 0.5
+        assert limb_qrs_amplitude(record.signal, whole(record.annotations.beats)) < 0.6
     for record in records(("NSR",)) + records(("AF",)) + records(("NSR", "RAD")):
-        assert limb_qrs_amplitude(record.signal, whole(record.annotations.beats)) > 0.5
+        assert limb_qrs_amplitude(record.signal, whole(record.annotations.beats)) > 0.4
 
 
 def test_premature_ventricular_beats_are_early_wide_and_followed_by_a_full_pause():
@@ -420,12 +437,12 @@ def test_t_wave_inversion_and_flattening():
     for record in records(("NSR",)):
         t = t_amplitudes(record.signal, whole(record.annotations.beats))
         assert t[LEAD["I"]] > 0 and t[LEAD["II"]] > 0
-        assert np.abs(t).max() > 0.15
+        assert np.abs(t).max() > 0.08
     for record in records(("NSR", "TInv")):
         t = t_amplitudes(record.signal, whole(record.annotations.beats))
         assert t[LEAD["I"]] < 0 and t[LEAD["II"]] < 0
     for record in records(("NSR", "TAb")):
-        assert np.abs(t_amplitudes(record.signal, whole(record.annotations.beats))).max() < 0.12
+        assert np.abs(t_amplitudes(record.signal, whole(record.annotations.beats))).max() < 0.16
 
 
 # ---- labels, mix, determinism -----------------------------------------------------------------------
@@ -444,21 +461,69 @@ def test_class_mix_covers_every_class():
     assert all(labels == validate_labels(labels) for labels in drawn)
 
 
-def test_physiology_makes_the_labels_true():
+def test_physiology_follows_the_labels_with_overlap_at_the_cut_offs():
     rng = np.random.default_rng(1)
-    for _ in range(500):
-        spec = sample_spec(sample_labels(rng), rng)
+    specs = [sample_spec(sample_labels(rng), rng) for _ in range(1500)]
+
+    def inside(value: float, key: str) -> bool:
+        low, high = RANGES[key]
+        return low <= value <= high
+
+    for spec in specs:
         has = set(spec.labels).__contains__
         sinus = spec.rhythm == "sinus"
-        assert has("NSR") == (sinus and 60 <= spec.rate <= 100)
-        assert has("SB") == (sinus and spec.rate < 60)
-        assert has("STach") == (sinus and spec.rate > 100)
+        rate_key = next((k for c, k in (("SB", "sb"), ("STach", "stach"), ("AF", "af")) if has(c)), "nsr")
+        assert inside(spec.rate, f"rate_{rate_key}")
         assert has("AF") == (not sinus) == (spec.pr is None)
-        assert has("IAVB") == (spec.pr is not None and spec.pr > 0.2)
-        assert (has("LBBB") or has("RBBB")) == (spec.qrs_duration >= 0.12)
-        assert has("LAD") == (spec.axis < -30) and has("RAD") == (spec.axis > 90)
-        assert has("LQRSV") == (spec.qrs_size < 0.5)
+        if has("IAVB"):
+            assert spec.pr >= RANGES["pr_iavb"][0]
+        elif sinus:
+            assert spec.pr <= RANGES["pr_normal"][1]
+        assert inside(spec.qrs_duration, f"qrs_{spec.qrs_kind}")
+        assert (has("LBBB") or has("RBBB")) == (spec.qrs_kind != "normal")
+        if has("LAD"):
+            assert inside(spec.axis, "axis_lad")
+        elif has("RAD"):
+            assert inside(spec.axis, "axis_rad")
+        else:
+            assert inside(spec.axis, "axis_normal")
+        assert inside(spec.qrs_size, "qrs_size_lqrsv" if has("LQRSV") else "qrs_size_normal")
         assert has("PVC") == (spec.pvc_count > 0)
+    # neighbouring classes share their border bands, as real populations do
+    sinus = [s for s in specs if s.rhythm == "sinus"]
+    assert any("SB" in s.labels and s.rate >= 60 for s in sinus)
+    assert any("NSR" in s.labels and s.rate < 60 for s in sinus)
+    assert any("IAVB" in s.labels and s.pr <= 0.2 for s in sinus)
+    assert any("IAVB" not in s.labels and s.pr > 0.2 for s in sinus)
+    assert any(s.qrs_kind == "normal" and s.qrs_duration >= 0.12 for s in specs)
+    assert any(s.qrs_kind != "normal" and s.qrs_duration < 0.12 for s in specs)
+    for name, (low, high) in BORDERS.items():
+        assert low < high, name
+
+
+def test_label_noise_drops_or_adds_one_finding_at_its_rate():
+    rng = np.random.default_rng(3)
+    drawn = [sample_labels(rng) for _ in range(6000)]
+    written = [noisy_labels(labels, rng) for labels in drawn]
+    changed = [(a, b) for a, b in zip(drawn, written) if a != b]
+    assert 0.02 < len(changed) / len(drawn) < 0.04 and LABEL_NOISE == 0.03
+    for true, noisy in changed:
+        assert abs(len(true) - len(noisy)) == 1 and validate_labels(noisy) == noisy
+        assert [c for c in true if c in ("NSR", "SB", "STach", "AF")] == [
+            c for c in noisy if c in ("NSR", "SB", "STach", "AF")
+        ]
+    assert any(len(b) > len(a) for a, b in changed) and any(len(b) < len(a) for a, b in changed)
+    assert noisy_labels(("NSR", "PVC"), rng, rate=0.0) == ("NSR", "PVC")
+
+
+def test_noisy_labels_go_to_the_header_and_the_true_ones_to_the_side_file(tmp_path):
+    clean = generate_record(5, ("NSR", "PVC"), label_noise=0.0)
+    noisy = generate_record(5, ("NSR", "PVC"), label_noise=1.0)
+    np.testing.assert_array_equal(clean.signal, noisy.signal)  # the same heart
+    assert noisy.labels == ("NSR",) and noisy.spec.labels == ("NSR", "PVC")
+    annotations = read_annotations(noisy.write(tmp_path))
+    assert annotations.labels == ("NSR",) and annotations.details["true_labels"] == ["NSR", "PVC"]
+    assert set(np.flatnonzero(read_record(tmp_path / f"{noisy.name}.hea").labels)) == {CLASSES_INDEX["NSR"]}
 
 
 def test_validate_labels():
@@ -547,4 +612,4 @@ def test_other_rates_and_lengths(tmp_path):
     assert hea.read_text().splitlines()[0] == "SYN00001 12 250 1000"
     assert read_record(hea).fs == 250
     with pytest.raises(ValueError, match="SYN00001: a 1 s record at .* too short for a premature beat"):
-        generate_record(0, ("SB", "PVC"), seconds=1)
+        generate_record(2, ("SB", "PVC"), seconds=1)  # 46 bpm: one beat and a half

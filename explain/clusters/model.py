@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from leadattn.errors import LeadattnError
+
 FORMAT_VERSION = 1
 METHODS = ("gmm", "kmeans")
 _ARRAYS = ("mean_", "scale_", "components_", "weights_", "means_", "variances_", "lead_means_")
 
 
-class ClusterFileError(ValueError):
+class ClusterFileError(LeadattnError, ValueError):
     """A cluster file that is missing, damaged, or belongs to another network."""
 
 

@@ -2,7 +2,8 @@
 
 Pure functions from arrays to matplotlib figures, built without pyplot (no display, no global figure
 state); the report saves them. Curves are the challenge's threshold walk
-(:func:`leadattn.metrics.curve`), one line per lead subset.
+(:func:`leadattn.metrics.curve`), one line per lead subset. Only classes that can be scored get a
+panel or a bar (a class without positives has no curve); the figure names the classes left out.
 """
 
 from __future__ import annotations
@@ -19,18 +20,28 @@ from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
 _COLUMNS = 6
 
 
-def _grid(title: str) -> tuple[Figure, np.ndarray]:
-    rows = -(-NUM_CLASSES // _COLUMNS)
-    fig = Figure(figsize=(2.4 * _COLUMNS, 2.3 * rows))
-    axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.05, top=0.94, wspace=0.12, hspace=0.25)
-    for ax in axes.flat[NUM_CLASSES:]:
+def _left_out(classes: list[int], why: str) -> str:
+    return f"left out ({why}): {', '.join(ABBREVIATIONS[k] for k in classes)}" if classes else ""
+
+
+def _grid(title: str, panels: int, note: str) -> tuple[Figure, np.ndarray]:
+    columns = min(_COLUMNS, max(panels, 1))
+    rows = max(1, -(-panels // columns))
+    height = 2.3 * rows + 1.1
+    fig = Figure(figsize=(max(2.4 * columns, 7.0), height))
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    fig.subplots_adjust(
+        left=0.06, right=0.99, bottom=0.75 / height, top=1 - 0.5 / height, wspace=0.12, hspace=0.3
+    )
+    for ax in axes.flat[panels:]:
         ax.set_visible(False)
-    for ax in axes.flat[:NUM_CLASSES]:
+    for ax in axes.flat[:panels]:
         ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
         ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
         ax.tick_params(labelsize=7, labelbottom=True)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=8, ha="left", va="bottom", wrap=True)
     return fig, axes.flat
 
 
@@ -42,11 +53,18 @@ def _curve_grid(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarra
             )
     what = "ROC" if roc else "Precision-recall"
     headline = next(iter(scores), None)
+    truth = labels[headline] if headline is not None else np.zeros((0, NUM_CLASSES), dtype=bool)
+    positives = np.asarray(truth, dtype=bool).sum(axis=0)
+    scorable = (positives > 0) & ((len(truth) - positives > 0) if roc else True)
+    shown = np.flatnonzero(scorable).tolist()
+    hidden = [k for k in range(NUM_CLASSES) if k not in shown]
     fig, axes = _grid(
         f"{what} curves per class (title: class, positives, {'AUROC' if roc else 'AUPRC'} "
-        f"of the {headline}-lead subset)"
+        f"of the {headline}-lead subset)",
+        len(shown),
+        _left_out(hidden, "no positives" + (" or no negatives" if roc else "")),
     )
-    for k, ax in enumerate(axes[:NUM_CLASSES]):
+    for panel, (k, ax) in enumerate(zip(shown, axes)):
         area = float("nan")
         for colour, (name, s) in enumerate(scores.items()):
             c = metrics.curve(labels[name][:, k], s[:, k])
@@ -67,18 +85,19 @@ def _curve_grid(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarra
         ax.set_title(f"{ABBREVIATIONS[k]}  n={support}  {value}", fontsize=9, pad=3)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        if k % _COLUMNS == 0:
+        if panel % _COLUMNS == 0:
             ax.set_ylabel("sensitivity" if roc else "precision", fontsize=8)
-        if k >= NUM_CLASSES - _COLUMNS:
+        if panel >= len(shown) - _COLUMNS:
             ax.set_xlabel("1 - specificity" if roc else "recall", fontsize=8)
     handles = [Line2D([], [], color=f"C{i}", lw=1.5) for i in range(len(scores))]
     fig.legend(
         handles,
         [f"{name} leads" for name in scores],
-        loc="lower right",
-        ncols=1,
-        fontsize=9,
-        bbox_to_anchor=(0.98, 0.06),
+        loc="upper right",
+        ncols=len(scores),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.995, 0.995),
     )
     return fig
 
@@ -88,7 +107,7 @@ def roc_curves(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray
 
     ``labels`` and ``scores`` map a subset name to [records, 26] arrays; the first subset is the
     headline, whose AUROC is in each panel's title. A class without positives or negatives has no
-    curve.
+    curve and no panel; the figure lists the classes left out.
     """
     return _curve_grid(labels, scores, roc=True)
 
@@ -99,25 +118,37 @@ def pr_curves(labels: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray]
 
 
 def f_measure_bars(f_measures: Mapping[str, np.ndarray], support: np.ndarray | None = None) -> Figure:
-    """Grouped bars of per-class F-measure, one colour per lead subset; NaN classes are left empty."""
+    """Grouped bars of per-class F-measure, one colour per lead subset, for the classes with
+    positives (``support`` > 0; without ``support``, those with a defined F-measure in some subset);
+    the figure lists the classes left out."""
     for name, values in f_measures.items():
         if np.shape(values) != (NUM_CLASSES,):
             raise ValueError(f"F-measures of subset {name} have shape {np.shape(values)}")
-    fig = Figure(figsize=(14, 4.5))
+    if support is not None:
+        shown = np.flatnonzero(np.asarray(support) > 0)
+    else:
+        defined = [np.isfinite(np.asarray(v, dtype=np.float64)) for v in f_measures.values()]
+        shown = np.flatnonzero(np.any(defined, axis=0)) if defined else np.arange(0)
+    hidden = [k for k in range(NUM_CLASSES) if k not in set(shown.tolist())]
+    fig = Figure(figsize=(max(4.0, 0.55 * len(shown) + 1.5), 4.5))
     ax = fig.subplots()
     width = 0.8 / max(len(f_measures), 1)
-    x = np.arange(NUM_CLASSES)
+    x = np.arange(len(shown))
     for i, (name, values) in enumerate(f_measures.items()):
         offset = (i - (len(f_measures) - 1) / 2) * width
-        heights = np.nan_to_num(np.asarray(values, dtype=np.float64))
+        heights = np.nan_to_num(np.asarray(values, dtype=np.float64)[shown])
         ax.bar(x + offset, heights, width, label=f"{name} leads")
-    ticks = ABBREVIATIONS if support is None else [f"{a}\n{int(n)}" for a, n in zip(ABBREVIATIONS, support)]
+    names = [ABBREVIATIONS[k] for k in shown]
+    ticks = names if support is None else [f"{a}\n{int(support[k])}" for a, k in zip(names, shown)]
     ax.set_xticks(x, ticks, fontsize=7, rotation=0 if support is not None else 45)
     ax.set_ylim(0, 1)
     ax.set_ylabel("F-measure")
     ax.set_title("F-measure per class" + ("" if support is None else " (tick: class, positives)"))
+    note = _left_out(hidden, "no positives" if support is not None else "F-measure undefined")
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=8, ha="left", va="bottom", wrap=True)
     ax.legend(fontsize=8, ncols=len(f_measures))
     ax.grid(axis="y", color="0.9")
     ax.set_axisbelow(True)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.92)
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.2, top=0.9)
     return fig

@@ -2,14 +2,19 @@
 
 A beat model in cardiac-dipole space (P, QRS and T waves placed by a rate and conduction model) is
 projected onto the 12 leads, recording noise is added at the electrodes, and each record's labels
-come from the physiology it was given. Every record has a side file locating its waves.
+come from the physiology it was given, with class ranges that overlap at the clinical cut-offs and
+a little label noise in the demo set. Every record has a side file locating its waves.
 """
 
 from leadattn.synth.annotations import Annotations, Beat, annotation_path, read_annotations, write_annotations
 from leadattn.synth.classes import (
+    BORDERS,
     CLASSES,
+    LABEL_NOISE,
+    RANGES,
     RecordSpec,
     class_code,
+    noisy_labels,
     sample_labels,
     sample_spec,
     validate_labels,
@@ -19,7 +24,10 @@ from leadattn.synth.generator import SynthRecord, generate_dataset, generate_rec
 from leadattn.synth.writer import write_record
 
 __all__ = [
+    "BORDERS",
     "CLASSES",
+    "LABEL_NOISE",
+    "RANGES",
     "DEMO_RECORDS",
     "DEMO_SEED",
     "Annotations",
@@ -33,6 +41,7 @@ __all__ = [
     "ensure_demo_data",
     "generate_dataset",
     "generate_record",
+    "noisy_labels",
     "read_annotations",
     "record_name",
     "record_seed",

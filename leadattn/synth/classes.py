@@ -1,9 +1,13 @@
 """The classes the generator produces, the demo's class mix, and the physiology each label implies.
 
 A record is first given a set of labels (abbreviations of scored classes), then a :class:`RecordSpec`:
-the heart rate, conduction intervals, QRS shape, axis, voltages and T waves that make those labels
-true. Labels follow the physiology, never the other way round: NSR marks sinus rhythm at 60-100 bpm,
-SB and STach replace it below and above that range, and AF excludes every sinus label.
+the heart rate, conduction intervals, QRS shape, axis, voltages and T waves that go with those labels.
+AF excludes every sinus label. Each measured quantity is drawn from its class's range in
+:data:`RANGES`; as in real populations (and real annotators' readings of them), neighbouring
+classes overlap around the clinical cut-off: a sinus rate of 58 bpm may be labelled NSR or SB, a
+PR interval of 200 ms normal or IAVB, a QRS of 115-125 ms narrow or a bundle branch block. The
+overlap bands are listed in :data:`BORDERS`. On top, :func:`noisy_labels` drops or adds a finding
+in a small share of records (:data:`LABEL_NOISE`), as annotation errors do.
 """
 
 from __future__ import annotations
@@ -39,6 +43,45 @@ _NOT_WITH_BBB = ("TAb", "TInv")
 
 NORMAL_FRACTION = 0.30
 """Share of the demo mix that is normal sinus rhythm with no other finding."""
+
+RANGES: dict[str, tuple[float, float]] = {
+    "rate_sb": (40.0, 62.0),
+    "rate_nsr": (56.0, 104.0),
+    "rate_stach": (97.0, 150.0),
+    "rate_af": (65.0, 145.0),
+    "pr_normal": (0.12, 0.21),
+    "pr_stach": (0.11, 0.17),
+    "pr_iavb": (0.19, 0.30),
+    "pr_iavb_sb": (0.19, 0.36),
+    "qrs_normal": (0.08, 0.125),
+    "qrs_lbbb": (0.115, 0.17),
+    "qrs_rbbb": (0.11, 0.16),
+    "axis_normal": (-35.0, 95.0),
+    "axis_normal_lbbb": (-35.0, 50.0),
+    "axis_lad": (-80.0, -25.0),
+    "axis_rad": (85.0, 160.0),
+    "qrs_size_normal": (0.45, 2.0),
+    "qrs_size_lqrsv": (0.2, 0.55),
+    "t_size_normal": (0.1, 0.55),
+    "t_size_flat": (0.03, 0.13),
+}
+"""Range of each drawn quantity by class (rates in bpm, times in s, axes in degrees, sizes in mV)."""
+
+BORDERS: dict[str, tuple[float, float]] = {
+    "SB / NSR rate (bpm)": (56.0, 62.0),
+    "NSR / STach rate (bpm)": (97.0, 104.0),
+    "normal PR / IAVB (s)": (0.19, 0.21),
+    "narrow QRS / bundle branch block (s)": (0.11, 0.125),
+    "normal axis / LAD (degrees)": (-35.0, -25.0),
+    "normal axis / RAD (degrees)": (85.0, 95.0),
+    "LQRSV limb QRS (mV)": (0.45, 0.55),
+    "TAb / normal T (mV)": (0.1, 0.13),
+}
+"""Where two classes' ranges overlap: a record there may carry either label."""
+
+LABEL_NOISE = 0.03
+"""Share of demo records whose written labels miss one of their findings or name one they lack."""
+_NOISE_FINDINGS = ("IAVB", "PVC", "LQRSV", "LAD", "RAD", "TAb", "TInv", "LBBB", "RBBB")
 
 
 def class_code(abbreviation: str) -> str:
@@ -162,53 +205,54 @@ def sample_spec(labels: Iterable[str], rng: np.random.Generator) -> RecordSpec:
     labels = validate_labels(labels)
     has = set(labels).__contains__
     rhythm = "af" if has("AF") else "sinus"
+    uniform = lambda key: rng.uniform(*RANGES[key])  # noqa: E731
     if has("SB"):
-        rate = rng.uniform(40, 57)
+        rate = uniform("rate_sb")
     elif has("STach"):
-        rate = rng.uniform(104, 150)
+        rate = uniform("rate_stach")
     elif has("AF"):
-        rate = rng.uniform(65, 145)
+        rate = uniform("rate_af")
     else:
-        rate = rng.uniform(62, 97)
+        rate = uniform("rate_nsr")
     variability = rng.uniform(0.18, 0.32) if rhythm == "af" else rng.uniform(0.004, 0.03)
     p_duration = rng.uniform(0.08, 0.11)
     pr = None
     if rhythm == "sinus":
         if has("IAVB"):
-            pr = rng.uniform(0.22, 0.36 if has("SB") else 0.30)
+            pr = uniform("pr_iavb_sb" if has("SB") else "pr_iavb")
         elif has("STach"):
-            pr = rng.uniform(0.12, 0.16)
+            pr = uniform("pr_stach")
         else:
-            pr = rng.uniform(0.13, 0.19)
+            pr = uniform("pr_normal")
         pr = max(pr, p_duration + 0.03)
     if has("LBBB"):
-        qrs_kind, qrs_duration = "lbbb", rng.uniform(0.135, 0.17)
+        qrs_kind, qrs_duration = "lbbb", uniform("qrs_lbbb")
     elif has("RBBB"):
-        qrs_kind, qrs_duration = "rbbb", rng.uniform(0.13, 0.16)
+        qrs_kind, qrs_duration = "rbbb", uniform("qrs_rbbb")
     else:
-        qrs_kind, qrs_duration = "normal", rng.uniform(0.08, 0.105)
+        qrs_kind, qrs_duration = "normal", uniform("qrs_normal")
     if has("LAD"):
-        axis = rng.uniform(-80, -45)
+        axis = uniform("axis_lad")
     elif has("RAD"):
-        axis = rng.uniform(105, 160)
+        axis = uniform("axis_rad")
     else:
-        axis = rng.uniform(-20, 50) if qrs_kind == "lbbb" else rng.uniform(-10, 80)
+        axis = uniform("axis_normal_lbbb" if qrs_kind == "lbbb" else "axis_normal")
     if has("LQRSV"):
         qrs_size, chest_size, attenuation = (
-            rng.uniform(0.2, 0.38),
+            uniform("qrs_size_lqrsv"),
             rng.uniform(0.5, 1.2),
             rng.uniform(0.45, 0.75),
         )
     else:
-        qrs_size, chest_size, attenuation = rng.uniform(0.8, 2.0), rng.uniform(1.5, 3.2), 1.0
+        qrs_size, chest_size, attenuation = uniform("qrs_size_normal"), rng.uniform(1.5, 3.2), 1.0
     if qrs_kind != "normal":
         t_kind, t_size = "secondary", rng.uniform(0.3, 0.55)
     elif has("TAb"):
-        t_kind, t_size = "flat", rng.uniform(0.03, 0.07)
+        t_kind, t_size = "flat", uniform("t_size_flat")
     elif has("TInv"):
         t_kind, t_size = "inverted", rng.uniform(0.3, 0.6)
     else:
-        t_kind, t_size = "normal", rng.uniform(0.25, 0.55)
+        t_kind, t_size = "normal", uniform("t_size_normal")
     bigeminy = bool(has("PVC") and rng.random() < 0.15)
     pvc_count = int(rng.integers(1, 4)) if has("PVC") else 0
     older = has("AF") or has("LBBB") or has("IAVB")
@@ -238,3 +282,25 @@ def sample_spec(labels: Iterable[str], rng: np.random.Generator) -> RecordSpec:
         age=age,
         sex=sex,
     )
+
+
+def noisy_labels(
+    labels: tuple[str, ...], rng: np.random.Generator, rate: float = LABEL_NOISE
+) -> tuple[str, ...]:
+    """The labels an annotator writes: with probability ``rate`` one finding of ``labels`` is left
+    out or, for a record without findings, a finding it does not have is added (the rhythm label
+    is kept). Always draws the same numbers from ``rng``, whatever the outcome."""
+    corrupt, pick, extra = rng.random(), rng.random(), rng.random()
+    if corrupt >= rate:
+        return labels
+    findings = [c for c in labels if c in _NOISE_FINDINGS]
+    if findings:
+        dropped = findings[int(pick * len(findings))]
+        return tuple(c for c in labels if c != dropped)
+    candidates = []
+    for finding in _NOISE_FINDINGS:
+        try:
+            candidates.append(validate_labels((*labels, finding)))
+        except ValueError:
+            continue
+    return candidates[int(extra * len(candidates))] if candidates else labels

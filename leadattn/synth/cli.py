@@ -9,6 +9,7 @@ from pathlib import Path
 
 from leadattn.data.records import read_header
 from leadattn.labels import decode
+from leadattn.synth.classes import LABEL_NOISE
 from leadattn.synth.demo import DEMO_RECORDS, DEMO_SEED, ensure_demo_data
 from leadattn.synth.generator import generate_dataset
 
@@ -26,15 +27,18 @@ def _demo_data(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     start = time.perf_counter()
     if args.out_dir is None:
-        if args.fs != 500.0 or args.seconds != 10.0:
-            raise ValueError("--fs and --seconds apply to a data set written to OUT_DIR, not the demo set")
+        if args.fs != 500.0 or args.seconds != 10.0 or args.label_noise != LABEL_NOISE:
+            raise ValueError(
+                "--fs, --seconds and --label-noise apply to a data set written to OUT_DIR, not the demo set"
+            )
         out_dir = ensure_demo_data(args.cache_root, n=args.n, seed=args.seed, workers=args.workers)
         names = (out_dir / "RECORDS").read_text(encoding="utf-8").split()
     else:
         out_dir = args.out_dir
-        names = generate_dataset(
-            out_dir, args.n, args.seed, fs=args.fs, seconds=args.seconds, workers=args.workers
-        )
+        if not 0.0 <= args.label_noise <= 1.0:
+            raise ValueError(f"--label-noise must lie in [0, 1], got {args.label_noise}")
+        settings = (args.fs, args.seconds, args.workers, args.label_noise)
+        names = generate_dataset(out_dir, args.n, args.seed, *settings)
     elapsed = time.perf_counter() - start
     counts = class_counts(out_dir, names)
     summary = ", ".join(f"{k} {100 * v / len(names):.0f}%" for k, v in counts.most_common())
@@ -58,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="random seed (same seed, same records)")
     p.add_argument("--fs", type=float, default=500.0, help="sampling rate (Hz)")
     p.add_argument("--seconds", type=float, default=10.0, help="record length (s)")
+    p.add_argument(
+        "--label-noise",
+        type=float,
+        default=LABEL_NOISE,
+        help="share of records whose header misses a finding or names one they lack (default: %(default)s)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument(
         "--cache-root", type=Path, default=None, help="cache folder for the demo set (without OUT_DIR)"

@@ -19,7 +19,7 @@ from leadattn.synth.generator import generate_dataset
 
 DEMO_RECORDS = 2000
 DEMO_SEED = 2021
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever generated records change, so cached demo sets are regenerated."""
 
 MARKER = "COMPLETE.json"

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from leadattn.data.parallel import progress_map
+from leadattn.synth import classes
 from leadattn.synth.annotations import Annotations, Beat, write_annotations
 from leadattn.synth.beats import BeatShape, Waves, ectopic_beat, p_waves, render, sinus_beat, t_waves
-from leadattn.synth.classes import RecordSpec, class_code, sample_labels, sample_spec, validate_labels
+from leadattn.synth.classes import RecordSpec, sample_labels, sample_spec, validate_labels
 from leadattn.synth.dipole import expand, project, rotation
 from leadattn.synth.noise import electrode_noise, sample_levels
 from leadattn.synth.rhythm import (
@@ -38,7 +39,9 @@ Seed = int | np.random.SeedSequence | np.random.Generator
 @dataclass(frozen=True)
 class SynthRecord:
     """A generated record: signal [12, samples] in mV (canonical lead order), demographics, labels
-    (abbreviations), their SNOMED CT codes, the annotations and the physiology it was drawn from."""
+    (abbreviations, as written to the header: with label noise they may differ from
+    ``spec.labels``, the physiology's), their SNOMED CT codes, the annotations and the physiology
+    it was drawn from."""
 
     name: str
     signal: np.ndarray
@@ -86,11 +89,14 @@ def generate_record(
     fs: float = 500.0,
     seconds: float = 10.0,
     noise_scale: float = 1.0,
+    label_noise: float = 0.0,
 ) -> SynthRecord:
     """Generate one record.
 
     ``labels`` (abbreviations or SNOMED CT codes) fixes the classes; None draws them from the demo
     mix. ``noise_scale`` multiplies the recording noise (0: noise-free, same heart).
+    ``label_noise`` is the chance that the written labels miss a finding or name one the record
+    lacks (:func:`~leadattn.synth.classes.noisy_labels`); the side file keeps the true ones.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     labels = sample_labels(rng) if labels is None else validate_labels(labels)
@@ -107,7 +113,11 @@ def generate_record(
         if sinus
         else None
     )
-    size = (spec.qrs_size, spec.chest_size, 0.0 if "LQRSV" in spec.labels else 0.75)
+    size = (
+        spec.qrs_size,
+        spec.chest_size,
+        0.0 if "LQRSV" in spec.labels else classes.RANGES["qrs_size_normal"][0],
+    )
     dominant = sinus_beat(
         spec.qrs_kind, spec.qrs_duration, spec.axis, size, spec.t_kind, spec.t_size * spec.attenuation,
         p, turn, rng, fs,
@@ -126,7 +136,8 @@ def generate_record(
     ectopic = None
     if schedule.ectopic.any():
         peak = np.linalg.norm(render(dominant.qrs, int(spec.qrs_duration * fs) + 2, fs), axis=1).max()
-        ectopic = ectopic_beat(rng.uniform(0.14, 0.18), peak * rng.uniform(1.4, 2.1), turn, rng, fs)
+        width = max(rng.uniform(0.14, 0.18), spec.qrs_duration + 0.035)  # always wider than the sinus beat
+        ectopic = ectopic_beat(width, peak * rng.uniform(1.4, 2.1), turn, rng, fs)
 
     gains = _beat_gains(schedule.qrs_onset, spec.resp_hz, rng)
     parts: list[Waves] = []
@@ -164,12 +175,15 @@ def generate_record(
     if not inside.any():  # a very short record: describe the beats around it
         inside = ~schedule.ectopic
     rr = schedule.rr_before[inside]
+    written = classes.noisy_labels(
+        spec.labels, rng, label_noise
+    )  # drawn last: the heart is the same either way
     annotations = Annotations(
         name=name,
         fs=float(fs),
         samples=n,
-        labels=spec.labels,
-        dx=tuple(class_code(c) for c in spec.labels),
+        labels=written,
+        dx=tuple(classes.class_code(c) for c in written),
         rhythm="sinus" if sinus else "atrial fibrillation",
         heart_rate=round(heart_rate, 2),
         pr_ms=None if spec.pr is None else round(spec.pr * 1000, 1),
@@ -187,10 +201,11 @@ def generate_record(
             "f_wave_mV": round(f_wave, 4),
             "noise": levels.to_dict(),
             "noise_scale": noise_scale,
+            "true_labels": list(spec.labels),
         },
     )
     return SynthRecord(
-        name, signal, float(fs), spec.age, spec.sex, spec.labels, annotations.dx, annotations, spec
+        name, signal, float(fs), spec.age, spec.sex, written, annotations.dx, annotations, spec
     )
 
 
@@ -223,8 +238,10 @@ def _annotate_beats(
     return beats
 
 
-def _write_one(index: int, out_dir: Path, seed: int, fs: float, seconds: float) -> str:
-    record = generate_record(record_seed(seed, index), name=record_name(index), fs=fs, seconds=seconds)
+def _write_one(index: int, out_dir: Path, seed: int, fs: float, seconds: float, label_noise: float) -> str:
+    record = generate_record(
+        record_seed(seed, index), name=record_name(index), fs=fs, seconds=seconds, label_noise=label_noise
+    )
     record.write(out_dir)
     return record.name
 
@@ -236,17 +253,19 @@ def generate_dataset(
     fs: float = 500.0,
     seconds: float = 10.0,
     workers: int | None = None,
+    label_noise: float = classes.LABEL_NOISE,
 ) -> list[str]:
     """Write ``n`` records ``SYN00001``... with side files into ``out_dir``; returns their names.
 
-    The result depends only on ``n``, ``seed``, ``fs`` and ``seconds``, not on ``workers``
-    (processes; default all cores). A ``RECORDS`` file lists the names, as in PhysioNet databases.
+    Labels are drawn from the demo mix and written with ``label_noise``. The result depends only
+    on ``n``, ``seed``, ``fs``, ``seconds`` and ``label_noise``, not on ``workers`` (processes;
+    default all cores). A ``RECORDS`` file lists the names, as in PhysioNet databases.
     """
     if n < 1:
         raise ValueError(f"number of records must be at least 1, got {n}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    task = partial(_write_one, out_dir=out_dir, seed=seed, fs=fs, seconds=seconds)
+    task = partial(_write_one, out_dir=out_dir, seed=seed, fs=fs, seconds=seconds, label_noise=label_noise)
     names = list(progress_map(task, range(n), total=n, desc="demo records", workers=workers))
     (out_dir / "RECORDS").write_text("\n".join(names) + "\n", encoding="utf-8")
     return names

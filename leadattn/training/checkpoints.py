@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from leadattn.checkpoint import CheckpointError, load_checkpoint
-from leadattn.training.config import ConfigError, TrainConfig
+from leadattn.checkpoint import PRETRAINED_KIND, CheckpointError, load_checkpoint
+from leadattn.training.config import ConfigError, ConfigTree, T, TrainConfig
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -58,34 +58,60 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     return [f"{k} ({a.get(k)!r} in the run, {b.get(k)!r} now)" for k in keys if a.get(k) != b.get(k)]
 
 
-def resume_payload(run_dir: Path, config: TrainConfig, map_location: Any = "cpu") -> dict[str, Any]:
-    """``last.pt`` of ``run_dir``, checked to be resumable with ``config``."""
+def _holds(payload: dict[str, Any], config_key: str, run_dir: Path) -> None:
+    """A clear error when a run folder holds the other kind of run (training vs pretraining)."""
+    if config_key in payload:
+        return
+    if payload.get("kind") == PRETRAINED_KIND:
+        raise CheckpointError(
+            f"{run_dir} holds a pretraining run, not a training run: continue it with "
+            f"`leadattn pretrain --resume {run_dir}`, or fine-tune from it with --init {run_dir / LAST}"
+        )
+    if "train_config" in payload:
+        raise CheckpointError(
+            f"{run_dir} holds a supervised training run, not a pretraining run: continue it with "
+            f"`leadattn train --resume {run_dir}`"
+        )
+    raise CheckpointError(f"nothing to resume in {run_dir}: {LAST} holds no run configuration")
+
+
+def resume_payload(
+    run_dir: Path, config: ConfigTree, map_location: Any = "cpu", config_key: str = "train_config"
+) -> dict[str, Any]:
+    """``last.pt`` of ``run_dir``, checked to be resumable with ``config`` (stored under ``config_key``)."""
     path = Path(run_dir) / LAST
     if not path.is_file():
         raise CheckpointError(f"nothing to resume in {run_dir}: {LAST} not found")
-    payload = load_checkpoint(path, map_location)
-    missing = [k for k in ("train_config", *RESUME_STATE_KEYS) if k not in payload]
+    payload = load_checkpoint(path, map_location, required=("format_version",))
+    _holds(payload, config_key, Path(run_dir))
+    missing = [k for k in (config_key, *RESUME_STATE_KEYS) if k not in payload]
     if missing:
         raise CheckpointError(f"{path} cannot be resumed: it lacks {', '.join(missing)}")
-    differences = config_differences(payload["train_config"], config.to_dict())
+    differences = config_differences(payload[config_key], config.to_dict())
     if differences:
         raise ConfigError(f"the configuration differs from the run in {run_dir}: " + "; ".join(differences))
     return payload
 
 
-def run_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+def run_config(
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    kind: type[T] = TrainConfig,
+    config_key: str = "train_config",
+) -> T:
     """The configuration a run was started with (from its ``last.pt``), with overridable keys changed.
 
     ``run.out`` is set to ``run_dir``, so a run folder that was moved resumes where it now is.
     """
     run_dir = Path(run_dir)
-    payload = load_checkpoint(run_dir / LAST) if (run_dir / LAST).is_file() else None
-    if payload is None or "train_config" not in payload:
-        raise CheckpointError(f"nothing to resume in {run_dir}: no {LAST} with a training configuration")
+    if not (run_dir / LAST).is_file():
+        raise CheckpointError(f"nothing to resume in {run_dir}: {LAST} not found")
+    payload = load_checkpoint(run_dir / LAST, required=("format_version",))
+    _holds(payload, config_key, run_dir)
     overrides = dict(overrides or {})
     refused = sorted(set(overrides) - RESUME_OVERRIDABLE)
     if refused:
         raise ConfigError(
             f"cannot change {', '.join(refused)} when resuming (only {', '.join(sorted(RESUME_OVERRIDABLE))})"
         )
-    return TrainConfig.from_dict(payload["train_config"]).replace({**overrides, "run.out": str(run_dir)})
+    return kind.from_dict(payload[config_key]).replace({**overrides, "run.out": str(run_dir)})

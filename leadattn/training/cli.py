@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   python train.py --manifest m.csv --out runs/a      # real data with the bundled defaults
   python train.py --config my.yaml --set optim.lr=3e-4 data.sampler=rare_class
   python train.py --resume runs/a                    # continue an interrupted run
+  python train.py --manifest m.csv --init runs/jepa --linear-probe  # a pretrained encoder, head only
   torchrun --standalone --nproc_per_node=4 train.py --manifest m.csv --out runs/ddp"""
 
 _FLAGS = {
@@ -42,11 +43,12 @@ _FLAGS = {
     "device": "run.device",
     "batch_size": "data.batch_size",
     "workers": "data.workers",
+    "init": "finetune.init",
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``train``."""
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``pretrain``: configuration, data, run folder, resume."""
     parser.add_argument("--config", type=Path, help="YAML or TOML file of settings (partial files are fine)")
     parser.add_argument(
         "--set",
@@ -71,11 +73,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train``."""
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--init",
+        metavar="PRETRAINED",
+        help="pretrained encoder to start from: checkpoint or run folder of `leadattn pretrain`",
+    )
+    parser.add_argument(
+        "--linear-probe",
+        action="store_true",
+        help="with --init: freeze the encoder and train the head only (finetune.linear_probe)",
+    )
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted-key overrides from ``--set`` and the flags that name configuration keys."""
+    flags: dict[str, Any] = {key: getattr(args, name, None) for name, key in _FLAGS.items()}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if getattr(args, "linear_probe", False):
+        flags["finetune.linear_probe"] = True
+    return {**parse_overrides(args.overrides), **flags}
+
+
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     """The configuration the arguments describe, and whether it is the no-argument demo."""
-    flags: dict[str, Any] = {key: getattr(args, name) for name, key in _FLAGS.items()}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    overrides = {**parse_overrides(args.overrides), **flags}
+    overrides = flag_overrides(args)
     if args.resume is not None:
         if args.config is not None:
             raise ValueError(

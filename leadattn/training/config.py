@@ -16,7 +16,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -53,6 +53,7 @@ class DataConfig:
     data_dir: str | None = None
     cache_dir: str | None = None
     train_folds: tuple[int, ...] | None = None
+    train_fraction: float = 1.0
     val_folds: tuple[int, ...] = (8,)
     test_folds: tuple[int, ...] = (9,)
     crop_seconds: float = 8.0
@@ -75,6 +76,7 @@ class DataConfig:
             _check(
                 not set(self.train_folds) & held_out, "data.train_folds overlaps the validation/test folds"
             )
+        _check(0.0 < self.train_fraction <= 1.0, "data.train_fraction must lie in (0, 1]")
         _check(self.crop_seconds > 0 and self.val_crop_seconds > 0, "crop lengths must be positive")
         _check(self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be at least 1")
         _check(self.rare_class_power >= 0, "data.rare_class_power must be >= 0")
@@ -184,28 +186,23 @@ class RunConfig:
         _check(bool(self.out), "run.out must name a folder")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on; saved with the run so it can be repeated or resumed."""
+T = TypeVar("T", bound="ConfigTree")
 
-    data: DataConfig = field(default_factory=DataConfig)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    model: LocalLeadAttentionConfig = field(default_factory=LocalLeadAttentionConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
+
+class ConfigTree:
+    """Methods shared by the top-level configurations (training, pretraining): a frozen dataclass of
+    sections that reads partial dicts, takes dotted overrides and writes plain dicts."""
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dictionary (tuples become lists), as written to ``config.yaml``."""
         return _plain(dataclasses.asdict(self))
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+    def from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
         """Defaults updated by ``values``, which may be partial; unknown keys are an error."""
         return _merge(cls(), values)
 
-    def replace(self, overrides: Mapping[str, Any]) -> TrainConfig:
+    def replace(self: T, overrides: Mapping[str, Any]) -> T:
         """A copy with dotted keys set, e.g. ``{"optim.lr": 3e-4}``."""
         return _merge(self, _nest(overrides))
 
@@ -220,29 +217,58 @@ class TrainConfig:
         return max(1, round(self.data.val_crop_seconds * self.preprocess.fs))
 
 
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Starting from a pretrained encoder (``leadattn pretrain``) instead of random weights."""
+
+    init: str | None = None
+    linear_probe: bool = False
+
+    def __post_init__(self) -> None:
+        _check(not self.linear_probe or self.init is not None, "finetune.linear_probe needs finetune.init")
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigTree):
+    """Everything a training run depends on; saved with the run so it can be repeated or resumed."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: LocalLeadAttentionConfig = field(default_factory=LocalLeadAttentionConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Reading and writing
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
-    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file over the defaults, then apply
-    ``key=value`` overrides."""
+def load_config(path: str | Path, overrides: Iterable[str] = (), kind: type[T] = TrainConfig) -> T:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file over the defaults of ``kind``, then
+    apply ``key=value`` overrides."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    config = TrainConfig.from_dict(_read_mapping(path.read_text(encoding="utf-8"), path.suffix, str(path)))
+    config = kind.from_dict(_read_mapping(path.read_text(encoding="utf-8"), path.suffix, str(path)))
     return apply_overrides(config, overrides)
 
 
-def bundled_config(name: str, overrides: Iterable[str] = ()) -> TrainConfig:
-    """One of the configurations shipped with leadattn (``default`` or ``demo``)."""
-    resource = importlib.resources.files("leadattn.training") / "configs" / f"{name}.yaml"
+def bundled_config(
+    name: str,
+    overrides: Iterable[str] = (),
+    kind: type[T] = TrainConfig,
+    package: str = "leadattn.training",
+) -> T:
+    """One of the configurations shipped in ``package``'s ``configs`` folder (for training:
+    ``default`` or ``demo``)."""
+    resource = importlib.resources.files(package) / "configs" / f"{name}.yaml"
     if not resource.is_file():
-        raise FileNotFoundError(f"no bundled training config named {name!r}")
+        raise FileNotFoundError(f"no bundled config named {name!r} in {package}")
     text = resource.read_text(encoding="utf-8")
-    return apply_overrides(
-        TrainConfig.from_dict(_read_mapping(text, ".yaml", f"bundled {name}.yaml")), overrides
-    )
+    return apply_overrides(kind.from_dict(_read_mapping(text, ".yaml", f"bundled {name}.yaml")), overrides)
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -260,13 +286,13 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     return parsed
 
 
-def apply_overrides(config: TrainConfig, overrides: Iterable[str]) -> TrainConfig:
+def apply_overrides(config: T, overrides: Iterable[str]) -> T:
     """Apply ``key=value`` strings such as ``optim.lr=3e-4`` (values parsed as YAML)."""
     parsed = parse_overrides(overrides)
     return config.replace(parsed) if parsed else config
 
 
-def save_config(config: TrainConfig, path: str | Path) -> Path:
+def save_config(config: ConfigTree, path: str | Path) -> Path:
     """Write the resolved configuration as YAML."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,10 +63,11 @@ def demo_manifest() -> tuple[Path, Path, bool]:
     return manifest, data_dir, not fresh
 
 
-def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
+def load_splits(config: DataConfig, preprocess: PreprocessConfig, unlabelled: bool = False) -> Splits:
     """Resolve the manifest and data folder, build the cache if it is missing or stale, pick folds.
 
-    Records the cache build could not read are left out and listed in ``Splits.skipped``.
+    Records the cache build could not read are left out and listed in ``Splits.skipped``; records
+    without a diagnosis are left out too unless ``unlabelled`` (pretraining does not use labels).
     """
     rebuild = False
     if config.demo:
@@ -82,24 +84,41 @@ def load_splits(config: DataConfig, preprocess: PreprocessConfig) -> Splits:
     frame = read_manifest(manifest)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir(manifest)
     cache = build_cache(frame, data_dir, cache_dir, preprocess, rebuild=rebuild)
-    train_rows, val_rows = split_rows(frame, config)
+    train_rows, val_rows = split_rows(frame, config, unlabelled)
     train, val = _cached(cache, train_rows), _cached(cache, val_rows)
+    train = label_subset(train, config.train_fraction)
     for name, rows in (("training", train), ("validation", val)):
         if rows.size == 0:
             raise ValueError(f"manifest {manifest} has no readable {name} records in the chosen folds")
     return Splits(manifest, data_dir, cache, train, val, list(cache.meta.get("skipped", [])))
 
 
-def split_rows(frame: pd.DataFrame, config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_rows(
+    frame: pd.DataFrame, config: DataConfig, unlabelled: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Manifest rows of the training folds and of the validation folds; unlabelled records (no
-    diagnosis in their header) take part in neither."""
-    frame = frame[frame["labelled"]]
+    diagnosis in their header) take part in neither unless ``unlabelled``."""
+    if not unlabelled:
+        frame = frame[frame["labelled"]]
     held_out = set(config.val_folds) | set(config.test_folds)
     if config.train_folds is None:
         train = frame[~frame["fold"].isin(held_out)]
     else:
         train = frame[frame["fold"].isin(config.train_folds)]
     return train, frame[frame["fold"].isin(config.val_folds)]
+
+
+def label_subset(indices: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``ceil(fraction * n)`` records of a fixed random order of ``indices`` (sorted).
+
+    The order does not depend on the fraction, so smaller subsets are nested in larger ones and
+    label-efficiency runs differ only in how many labelled records they add.
+    """
+    if fraction >= 1.0:
+        return indices
+    order = np.random.default_rng(0).permutation(indices.size)
+    keep = max(1, math.ceil(fraction * indices.size))
+    return np.sort(indices[order[:keep]])
 
 
 def _cached(cache: SignalCache, rows: pd.DataFrame) -> np.ndarray:

@@ -77,14 +77,5 @@ def gather_arrays(arrays: list[np.ndarray], context: DistContext) -> list[np.nda
     return [np.concatenate([part[i] for part in gathered]) for i in range(len(arrays))]
 
 
-def broadcast_flag(flag: bool, context: DistContext) -> bool:
-    """Rank 0's value of ``flag`` on every process."""
-    if not context.distributed:
-        return flag
-    tensor = torch.tensor([int(flag)], device=_collective_device(context))
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
-
-
 def _collective_device(context: DistContext) -> torch.device:
     return context.device if dist.get_backend() == "nccl" else torch.device("cpu")

@@ -7,9 +7,11 @@ under every lead subset of ``run.val_subsets``. Scores are gathered from all pro
 thresholds are tuned for each subset (:func:`leadattn.thresholds.tune_thresholds`; classes with too few
 validation positives keep 0.5), and the challenge metrics are computed with those thresholds, so
 F-measure, accuracy and challenge metric are optimistic for the validation folds (evaluate the test fold
-for unbiased figures); AUROC and AUPRC do not depend on thresholds. ``last.pt`` is written after every
-epoch, ``best.pt`` whenever the monitored metric improves; the run stops early after ``run.patience``
-epochs without improvement.
+for unbiased figures); AUROC and AUPRC do not depend on thresholds. With ``finetune.init`` the encoder
+starts from a pretrained checkpoint (``leadattn pretrain``); with ``finetune.linear_probe`` it is frozen
+and only the final norm and the head learn. ``last.pt`` is written after every epoch, ``best.pt``
+whenever the monitored metric improves; the run stops early after ``run.patience`` epochs without
+improvement.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from leadattn.inference import score_signals
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
 from leadattn.models import LocalLeadAttentionNet
+from leadattn.pretrained import is_encoder_key, load_encoder
 from leadattn.thresholds import apply_thresholds, sparse_classes, threshold_table, tune_thresholds
 from leadattn.training import distributed as dist_utils
 from leadattn.training.augment import Augmenter
@@ -182,7 +185,7 @@ class _Trainer:
         dist_utils.barrier(self.context)
         return splits if splits is not None else load()
 
-    def _setup(self) -> None:
+    def _setup(self, resume: bool) -> None:
         c = self.config
         if c.run.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -213,7 +216,13 @@ class _Trainer:
             num_workers=c.data.workers,
             pin_memory=cuda,
         )
-        self.model = self.build_model(c).to(self.device)
+        self.model = self.build_model(c)
+        if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
+            load_encoder(self.model, c.finetune.init, c.preprocess.to_dict())
+        if c.finetune.linear_probe:
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(not is_encoder_key(name))
+        self.model.to(self.device)
         net: nn.Module = self.model
         if self.context.distributed:
             net = DistributedDataParallel(
@@ -315,7 +324,7 @@ class _Trainer:
         started = time.perf_counter()
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise TrainingError(f"run.out {self.run_dir} is a file: name a folder for the run")
-        self._setup()
+        self._setup(resume)
         self._start(resume, overwrite)
         c = self.config
         if self.main:
@@ -401,6 +410,8 @@ class _Trainer:
     def _train_epoch(self) -> tuple[float, np.ndarray]:
         c = self.config
         self.net.train()
+        if c.finetune.linear_probe:  # the frozen encoder also keeps its dropout off
+            self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         seen: list[np.ndarray] = []
