@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
@@ -153,10 +152,10 @@ def length_child(name: str, samples: int, repeats: int, threads: int, global_win
         model = LocalLeadAttentionNet(config)
     model.eval()
     x = torch.randn(1, 12, samples)
-    before = _rss_mib()
+    before = _memory_mib("VmRSS")
     with torch.inference_mode():
         model(x)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        peak = _memory_mib("VmHWM") - before
         seconds = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -165,9 +164,14 @@ def length_child(name: str, samples: int, repeats: int, threads: int, global_win
     return {"seconds": statistics.median(seconds), "peak_mib": peak}
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def _memory_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status; VmHWM (peak resident memory) starts
+    afresh at exec, unlike ru_maxrss, which a child inherits from the process that started it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def cost_against_length(lengths: list[float], repeats: int, threads: int, baseline: bool) -> None:
