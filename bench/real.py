@@ -117,7 +117,8 @@ def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse
     frame = read_manifest(splits.manifest)
     test = frame[frame["fold"].isin(config.data.test_folds)]
     cache = splits.cache
-    indices = [cache.index_of(n) for n in test["name"] if n in set(cache.names)]
+    cached = set(cache.names)
+    indices = [cache.index_of(n) for n in test["name"] if n in cached]
     labels = cache.label_matrix[indices] > 0.5
     signals = [cache.signal(i, 0, int(cache.lengths[i])) for i in indices]
     masks = np.stack([[lead_mask(s) & cache.mask(i) for s in SUBSETS] for i in indices])

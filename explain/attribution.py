@@ -444,7 +444,7 @@ def attribution_classes(
     inp = explainer.prepare(record)
     if isinstance(classes, str) and classes == "predicted":
         _, probabilities = class_scores(explainer.model, inp)
-        chosen = predicted_classes(probabilities, explainer.thresholds)
+        chosen = predicted_classes(probabilities, explainer.predictor.thresholds_for(inp.mask))
     else:
         chosen = [resolve_class(c) for c in ([classes] if isinstance(classes, str | int) else classes)]
     return {ABBREVIATIONS[k]: explainer.explain(inp, k) for k in chosen}

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from explain.frames import to_record_frame
-from explain.inputs import ExplainInput, LeadsSpec, ModelLike, prepare_input, unwrap
+from explain.inputs import ExplainInput, LeadsSpec, ModelLike, as_predictor, prepare_input
 from leadattn.data import Record
 
 RecordLike = Record | str | Path | ExplainInput
@@ -47,7 +47,8 @@ class Explainer(ABC):
     uses_baseline: ClassVar[bool] = False
 
     def __init__(self, model: ModelLike) -> None:
-        self.model, self.preprocess, self.thresholds = unwrap(model)
+        self.predictor = as_predictor(model)
+        self.model, self.preprocess = self.predictor.model, self.predictor.preprocess
 
     def explain(
         self, record: RecordLike, target: int | str | None = None, leads: LeadsSpec = None

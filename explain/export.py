@@ -157,7 +157,7 @@ def export_record(
     if isinstance(clusters, str | Path):
         clusters = ClusterModel.load(clusters)
     loaded = load_model(model) if isinstance(model, str | Path) else model
-    network, config, thresholds = unwrap(loaded)
+    network, config = unwrap(loaded)
     built = iter(make_explainers(names, loaded, settings) if names else [])
     explainers = [next(built) if isinstance(m, str) else m for m in methods]
     if not explainers:

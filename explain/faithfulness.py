@@ -47,11 +47,11 @@ from explain.frames import to_record_frame
 from explain.inputs import (
     ExplainInput,
     ModelLike,
+    as_predictor,
     class_scores,
     device_of,
     predicted_classes,
     resolve_class,
-    unwrap,
 )
 from leadattn.checkpoint import load_model
 from leadattn.data import Record
@@ -313,7 +313,8 @@ def faithfulness(
         raise ValueError(f"steps must be positive, got {steps}")
     if not fills:
         raise ValueError("faithfulness needs at least one fill")
-    network, _, thresholds = unwrap(model)
+    predictor = as_predictor(model)
+    network = predictor.model
     explainers = _explainers(methods, model, baselines, settings)
     for explainer in explainers:
         if explainer.model is not network:
@@ -328,7 +329,7 @@ def faithfulness(
         filled = [p(inp.x, inp.mask, inp.fs)[0] for p in providers]
         _, probabilities = class_scores(network, inp)
         annotations = _annotations(inp.record)
-        classes = _targets(targets, inp.record, probabilities, thresholds)
+        classes = _targets(targets, inp.record, probabilities, predictor.thresholds_for(inp.mask))
         cached: dict[int, tuple[np.ndarray, float, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
         def curves(values: np.ndarray | None, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

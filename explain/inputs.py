@@ -97,10 +97,11 @@ def as_predictor(model: ModelLike) -> Predictor:
     raise TypeError(f"expected a Predictor, a LoadedModel or a model, got {type(model).__name__}")
 
 
-def unwrap(model: ModelLike) -> tuple[nn.Module, PreprocessConfig, np.ndarray]:
-    """Model, preprocessing and 12-lead thresholds of anything :func:`as_predictor` takes."""
+def unwrap(model: ModelLike) -> tuple[nn.Module, PreprocessConfig]:
+    """Network and preprocessing of anything :func:`as_predictor` takes; decision thresholds depend on
+    the leads explained, so ask the predictor (``as_predictor(model).thresholds_for(mask)``)."""
     predictor = as_predictor(model)
-    return predictor.model, predictor.preprocess, predictor.thresholds["12"]
+    return predictor.model, predictor.preprocess
 
 
 def as_record(record: Record | str | Path) -> Record:

@@ -67,11 +67,10 @@ def predict_records(
         rows.append((record, prediction))
     if not rows:
         return pd.DataFrame(), skipped
-    subset = subset_name(leads) if leads is not None else "record"
     frame = predictions_frame(
         names=[r.name for r, _ in rows],
         sources=[r.source for r, _ in rows],
-        subsets=[subset if leads is not None else " ".join(p.leads) for _, p in rows],
+        subsets=[subset_name(p.leads) for _, p in rows],  # the leads each record was scored with
         labels=np.stack([r.labels for r, _ in rows]),
         scores=np.stack([p.probabilities for _, p in rows]),
         outputs=np.stack([p.outputs for _, p in rows]),

@@ -24,6 +24,7 @@ from explain.explainer import EXPLAINERS, make_explainer
 from explain.frames import TIME_INDEX
 from explain.inputs import class_scores
 from leadattn.data import PreprocessConfig
+from leadattn.inference import Predictor
 from leadattn.labels import ABBREVIATIONS
 from leadattn.leads import LEADS
 
@@ -116,12 +117,14 @@ def test_frames_for_every_predicted_class_follow_the_thresholds(one_lead):
     order = np.argsort(-probabilities)
     # thresholds between the third and fourth highest scores: exactly the top three are predicted
     between = (probabilities[order[2]] + probabilities[order[3]]) / 2
-    explainer.thresholds = np.full(len(probabilities), between)
+    explainer = SaliencyExplainer(
+        Predictor(one_lead, PreprocessConfig(), np.full(len(probabilities), between))
+    )
     frames = attribution_classes(explainer, record)
     assert list(frames) == [ABBREVIATIONS[k] for k in order[:3]]
     assert all(name == f.attrs["class"] for name, f in frames.items())
-    explainer.thresholds = np.ones(len(probabilities))  # none reached: the top class alone
-    assert list(attribution_classes(explainer, record)) == [ABBREVIATIONS[order[0]]]
+    explainer = SaliencyExplainer(Predictor(one_lead, PreprocessConfig(), np.ones(len(probabilities))))
+    assert list(attribution_classes(explainer, record)) == [ABBREVIATIONS[order[0]]]  # none reached: the top
     chosen = attribution_classes(explainer, record, ["AF", "PVC"])
     assert list(chosen) == ["AF", "PVC"]
 

@@ -109,7 +109,7 @@ def record_clusters(
     model: ModelLike, clusters: ClusterModel, record: Record | str | Path, leads: LeadsSpec = None
 ) -> RecordClusters:
     """Clusters and entropy of ``record`` under ``clusters`` (fitted on this ``model``)."""
-    network, config, _ = unwrap(model)
+    network, config = unwrap(model)
     check_clusters(clusters, network, config.fs)
     inp = prepare_input(record, config, leads)
     batch = token_batch(network, inp.x[None], inp.mask[None], clusters.blocks)
@@ -187,7 +187,7 @@ def summarise_signals(
     """Cluster proportions, mean entropy and network outputs of every record of ``signals``."""
     from tqdm.auto import tqdm
 
-    network, config, _ = unwrap(model)
+    network, config = unwrap(model)
     check_clusters(clusters, network, config.fs)
     names, proportions, entropy, probabilities, labels = [], [], [], [], []
     total = len(signals) if hasattr(signals, "__len__") else None

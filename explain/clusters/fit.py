@@ -109,7 +109,7 @@ def collect_vectors(
     progress: bool = False,
 ) -> TokenSample:
     """A uniform sample of the token vectors of ``blocks`` over ``signals`` (see the module docstring)."""
-    network, _, _ = unwrap(model)
+    network, _ = unwrap(model)
     check_view(view)
     chosen = resolve_blocks(network, blocks)
     reservoir = Reservoir(max_vectors, seed)
@@ -248,7 +248,7 @@ def fit_clusters(
     ``model`` is a :class:`~leadattn.checkpoint.LoadedModel` or a bare network; ``signals`` usually a
     :class:`~explain.clusters.SignalSet`. ``blocks`` defaults to the last stage's blocks.
     """
-    network, config, _ = unwrap(model)
+    network, config = unwrap(model)
     sample = collect_vectors(model, signals, blocks, view, max_vectors, batch_size, seed, progress)
     return fit_sample(
         sample, k, model_digest(network), float(config.fs), method, pca, seed=seed, center_leads=center_leads
