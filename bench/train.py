@@ -1,7 +1,8 @@
 """Training throughput and peak memory of the default configuration, and the epoch time it implies.
 
 Times whole optimiser steps of the real pipeline (cached records cut into random crops and augmented
-by DataLoader workers, forward, loss, backward, gradient clipping, AdamW, schedule) with the model and
+by DataLoader workers, then :func:`leadattn.training.step.classifier_step`, the step training takes:
+forward, loss, backward, gradient clipping, AdamW, schedule) with the model and
 data settings of ``leadattn/training/configs/default.yaml``, on the CPU and on CUDA when available,
 optionally under bf16/fp16 autocast. Each (device, precision) pair runs in a fresh process so that its
 peak memory is its own: resident set size (``ru_maxrss``) on the CPU, ``max_memory_allocated`` on
@@ -30,9 +31,8 @@ import torch
 from leadattn.data import build_cache, manifest_data_dir, read_manifest
 from leadattn.models import LocalLeadAttentionNet, count_parameters
 from leadattn.training import Augmenter, CropDataset, EpochSampler, TrainConfig, apply_overrides
-from leadattn.training.loop import autocast_dtype, parameter_groups
 from leadattn.training.losses import build_loss
-from leadattn.training.schedule import build_scheduler
+from leadattn.training.step import Optimiser, classifier_step
 
 FULL_2021 = 88_253
 REPO = Path(__file__).resolve().parents[1]
@@ -62,12 +62,7 @@ def measure(args: argparse.Namespace, device: str, amp: str) -> dict:
     )
     model = LocalLeadAttentionNet(config.model).to(dev)
     criterion = build_loss(config.loss, cache.label_matrix).to(dev)
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, config.optim.weight_decay), lr=config.optim.lr, fused=dev.type == "cuda"
-    )
-    scheduler = build_scheduler(optimizer, config.optim, 1000)
-    dtype = autocast_dtype(amp, dev)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    optimiser = Optimiser(model, config.optim, 1000, dev, amp)
     total = args.warmup + args.steps
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -89,20 +84,10 @@ def measure(args: argparse.Namespace, device: str, amp: str) -> dict:
                 torch.cuda.synchronize(dev)
             started = time.perf_counter()
         asked = time.perf_counter()
-        x, mask, lengths, y, _ = next(stream)
+        batch = next(stream)
         if started is not None:
             waited += time.perf_counter() - asked
-        x, mask, lengths, y = (t.to(dev, non_blocking=True) for t in (x, mask, lengths, y))
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x, mask, lengths)
-        loss = criterion(logits.float(), y)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
+        loss = classifier_step(model, criterion, optimiser, batch)
     loss.item()
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)

@@ -1,12 +1,21 @@
-"""Checkpoints: written atomically, loaded without unpickling arbitrary objects.
+"""Checkpoints: what they hold, written atomically, validated and read without unpickling objects.
 
-A checkpoint is a plain dict of tensors and Python primitives (``torch.load(weights_only=True)`` reads
-it): ``format_version``, ``model_config``, ``model_state``, ``preprocess``, ``classes``, ``thresholds``
-(a mapping from lead subset ``"12"``, ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26
-serves every subset), ``threshold_fallback`` (the classes whose threshold was not tuned), ``train_config``,
-``epoch``, ``step``, ``metrics``, ``history``, ``best`` (the best epoch and early-stopping count) and
-``world`` (processes of the run), and in ``last.pt``, for resuming, ``optimizer_state``,
-``scheduler_state``, ``scaler_state`` and ``stopped_early``. Random draws are seeded from (seed, epoch,
+This module owns the checkpoint schema (``FORMAT_VERSION``). A checkpoint is a plain dict of tensors
+and Python primitives (``torch.load(weights_only=True)`` reads it), of one of two kinds:
+
+- a **classifier** (:data:`CLASSIFIER_KEYS`, built by :func:`classifier_payload`): ``model_config``,
+  ``model_state``, ``preprocess``, ``classes``, ``thresholds`` (a mapping from lead subset ``"12"``,
+  ``"6"``, ``"4"``, ``"3"``, ``"2"`` to 26 values; one list of 26 serves every subset) and
+  ``threshold_fallback`` (the classes whose threshold was not tuned). Training writes it to ``best.pt``
+  and ``last.pt`` with the run's ``train_config``.
+- a **pretrained encoder** (``kind`` :data:`PRETRAINED_KIND`, :data:`PRETRAINED_KEYS`):
+  ``model_config``, ``encoder_state`` (stem, lead embedding, blocks and merges) and ``preprocess``,
+  with the run's ``pretrain_config`` and ``jepa_state``.
+
+Both kinds, as written by a run, add the run's progress (:data:`RUN_KEYS`: ``epoch``, ``step``,
+``history``, ``best``, the best epoch and early-stopping count, and ``world``, the processes of the
+run), and ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`: ``optimizer_state``,
+``scheduler_state``, ``scaler_state``, ``stopped_early``). Random draws are seeded from (seed, epoch,
 rank), so no generator state is stored.
 """
 
@@ -15,11 +24,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from leadattn.data.preprocess import PreprocessConfig
 from leadattn.errors import LeadattnError
@@ -28,7 +40,16 @@ from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
 from leadattn.thresholds import threshold_table
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
+CLASSIFIER_KEYS = ("format_version", "model_config", "model_state", "preprocess", "classes", "thresholds")
+"""What every classifier checkpoint holds."""
+PRETRAINED_KEYS = ("format_version", "kind", "model_config", "encoder_state", "preprocess")
+"""What every pretrained-encoder checkpoint holds."""
+PRETRAINED_KIND = "pretrained_encoder"
+"""``kind`` of the checkpoints ``leadattn pretrain`` writes: an encoder without a trained head."""
+RUN_KEYS = ("epoch", "step", "history", "best", "world")
+"""The progress of the run that wrote a checkpoint."""
+RESUME_KEYS = ("optimizer_state", "scheduler_state", "scaler_state", "stopped_early")
+"""What ``last.pt`` adds so that its run can continue."""
 
 
 class CheckpointError(LeadattnError):
@@ -60,14 +81,34 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
-PRETRAINED_KIND = "pretrained_encoder"
-"""``kind`` of the checkpoints ``leadattn pretrain`` writes: an encoder without a trained head."""
+def tensors(module: nn.Module, keep: Callable[[str], bool] = lambda key: True) -> dict[str, torch.Tensor]:
+    """A module's state dict, detached on the CPU (the entries ``keep`` accepts)."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items() if keep(k)}
+
+
+def classifier_payload(
+    model: nn.Module,
+    model_config: LocalLeadAttentionConfig,
+    preprocess: PreprocessConfig,
+    thresholds: Mapping[str, Sequence[float]],
+    threshold_fallback: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The classifier part of a checkpoint (:data:`CLASSIFIER_KEYS` but the version, which
+    :func:`save_checkpoint` adds)."""
+    return {
+        "model_config": model_config.to_dict(),
+        "model_state": tensors(model),
+        "preprocess": preprocess.to_dict(),
+        "classes": list(CLASS_KEYS),
+        "thresholds": {key: [float(t) for t in values] for key, values in thresholds.items()},
+        "threshold_fallback": list(threshold_fallback),
+    }
 
 
 def load_checkpoint(
     path: str | Path,
     map_location: str | torch.device = "cpu",
-    required: tuple[str, ...] = REQUIRED_KEYS,
+    required: tuple[str, ...] = CLASSIFIER_KEYS,
 ) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, checking that it holds ``required``
     (by default, what a classifier needs)."""

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from leadattn.checkpoint import PRETRAINED_KIND, CheckpointError, load_checkpoint
+from leadattn.checkpoint import PRETRAINED_KEYS, PRETRAINED_KIND, CheckpointError, load_checkpoint, tensors
 from leadattn.models import LocalLeadAttentionConfig
 
 ENCODER_PREFIXES = ("stem.", "lead_embedding", "blocks.", "merges.")
@@ -22,17 +22,13 @@ ENCODER_PREFIXES = ("stem.", "lead_embedding", "blocks.", "merges.")
 HEAD_ONLY_KEYS = frozenset({"num_classes", "dropout", "attention_dropout"})
 """Model settings that may differ between a pretrained encoder and the classifier built on it."""
 
-PRETRAINED_KEYS = ("format_version", "kind", "model_config", "encoder_state", "preprocess")
-"""What every pretrained-encoder checkpoint holds."""
-
-
 def is_encoder_key(key: str) -> bool:
     return key.startswith(ENCODER_PREFIXES)
 
 
 def encoder_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The encoder's tensors of a network (detached, on the CPU)."""
-    return {k: v.detach().cpu() for k, v in model.state_dict().items() if is_encoder_key(k)}
+    return tensors(model, is_encoder_key)
 
 
 def resolve_pretrained(path: str | Path) -> Path:

@@ -20,15 +20,16 @@ record's rows at once without the per-call checks of ``scipy.signal.sosfiltfilt`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import signal as sps
 
+from leadattn.config import Config
 from leadattn.data.records import Record, RecordError, flat_leads
 from leadattn.leads import LEADS
 
@@ -39,7 +40,7 @@ NORMALISATIONS = ("mv", "record", "lead")
 
 
 @dataclass(frozen=True)
-class PreprocessConfig:
+class PreprocessConfig(Config):
     """How a raw signal becomes model input.
 
     ``bandpass`` None skips filtering; ``max_seconds`` None keeps whole records (the cache and training
@@ -63,11 +64,8 @@ class PreprocessConfig:
         if self.clip_mv is not None and not self.clip_mv > 0:
             raise ValueError(f"clip_mv must be positive or None, got {self.clip_mv}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, values: dict) -> PreprocessConfig:
+    def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
         """Settings from :meth:`to_dict`; settings saved before ``normalise`` existed (``standardise``)
         read as the per-lead z-score without clipping that they meant."""
         values = dict(values)
@@ -78,10 +76,7 @@ class PreprocessConfig:
                 )
             values.setdefault("normalise", "lead")
             values.setdefault("clip_mv", None)
-        if values.get("bandpass") is not None:
-            values["bandpass"] = tuple(float(v) for v in values["bandpass"])
-        values["notch"] = tuple(float(v) for v in values.get("notch", ()))
-        return cls(**values)
+        return super().from_dict(values)
 
 
 def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
+from leadattn.config import Config
 from leadattn.labels import NUM_CLASSES
 
 ACTIVATIONS = ("gelu", "relu", "elu")
 
 
 @dataclass(frozen=True)
-class LocalLeadAttentionConfig:
+class LocalLeadAttentionConfig(Config):
     """Architecture of :class:`LocalLeadAttentionNet`.
 
     The stem's stride is the product of ``stem_strides`` (32 samples, 64 ms at 500 Hz, by
@@ -107,16 +107,3 @@ class LocalLeadAttentionConfig:
     def stem_stride(self) -> int:
         """Input samples per stem token."""
         return math.prod(self.stem_strides)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly dictionary (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> LocalLeadAttentionConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error so stale checkpoints are caught."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -12,10 +12,10 @@ import os
 import yaml
 
 from leadattn.pretrain.config import PretrainConfig
-from leadattn.pretrain.loop import CONFIG_KEY, pretrain
-from leadattn.training.checkpoints import run_config
+from leadattn.pretrain.loop import pretrain
 from leadattn.training.cli import add_run_arguments, flag_overrides
 from leadattn.training.config import bundled_config, load_config
+from leadattn.training.resume import run_config
 
 DESCRIPTION = """Self-supervised pretraining of the network's encoder (JEPA): a context encoder sees part of
 each record, a predictor guesses the representations an EMA target encoder gives to the hidden
@@ -37,7 +37,7 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
             raise ValueError(
                 "--config cannot be combined with --resume: a run continues with its own settings"
             )
-        return run_config(args.resume, overrides, PretrainConfig, CONFIG_KEY)
+        return run_config(args.resume, PretrainConfig, overrides)
     if args.config is not None:
         return load_config(args.config, kind=PretrainConfig).replace(overrides)
     return bundled_config("default", kind=PretrainConfig, package="leadattn.pretrain").replace(overrides)

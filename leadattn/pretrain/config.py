@@ -12,19 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from leadattn.config import Config, check
 from leadattn.data.preprocess import PreprocessConfig
 from leadattn.masks import IJEPAMaskCollator, LeadTimeMaskCollator, MaskCollator, MaskError
 from leadattn.models import LocalLeadAttentionConfig
-from leadattn.training.config import ConfigError, ConfigTree, DataConfig, OptimConfig, RunConfig
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
+from leadattn.training.config import ConfigTree, DataConfig, OptimConfig, RunConfig
 
 
 @dataclass(frozen=True)
-class MaskConfig:
+class MaskConfig(Config):
     """Which mask collator hides what (see :mod:`leadattn.masks`)."""
 
     kind: Literal["ecg_jepa", "ijepa", "lead_time"] = "lead_time"
@@ -72,7 +68,7 @@ class MaskConfig:
 
 
 @dataclass(frozen=True)
-class PredictorConfig:
+class PredictorConfig(Config):
     """The narrow stack of lead-attention blocks that predicts target representations."""
 
     dim: int = 64
@@ -82,13 +78,13 @@ class PredictorConfig:
     mlp_ratio: float = 2.0
 
     def __post_init__(self) -> None:
-        _check(self.depth >= 1 and self.dim >= 1, "predictor.depth and predictor.dim must be at least 1")
-        _check(self.dim % self.heads == 0, "predictor.dim must be divisible by predictor.heads")
-        _check(self.window >= 0 and self.window % 2 == 0, "predictor.window must be an even number or 0")
+        check(self.depth >= 1 and self.dim >= 1, "predictor.depth and predictor.dim must be at least 1")
+        check(self.dim % self.heads == 0, "predictor.dim must be divisible by predictor.heads")
+        check(self.window >= 0 and self.window % 2 == 0, "predictor.window must be an even number or 0")
 
 
 @dataclass(frozen=True)
-class JepaConfig:
+class JepaConfig(Config):
     """The objective: loss on layer-normed target representations, EMA of the target encoder."""
 
     loss: Literal["l1", "smooth_l1"] = "l1"
@@ -97,8 +93,8 @@ class JepaConfig:
     collapse_std: float = 0.05
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.ema_start <= self.ema_end <= 1.0, "jepa: need 0 <= ema_start <= ema_end <= 1")
-        _check(self.collapse_std >= 0, "jepa.collapse_std must be >= 0")
+        check(0.0 <= self.ema_start <= self.ema_end <= 1.0, "jepa: need 0 <= ema_start <= ema_end <= 1")
+        check(self.collapse_std >= 0, "jepa.collapse_std must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ class PretrainConfig(ConfigTree):
 
     def __post_init__(self) -> None:
         stride = self.token_stride
-        _check(
+        check(
             self.mask.patch_size % stride == 0,
             f"mask.patch_size {self.mask.patch_size} must be a multiple of the encoder's output token "
             f"stride, {stride} samples (stem stride {self.model.stem_stride} x 2^{len(self.model.dims) - 1})",

@@ -14,10 +14,7 @@ weights, which ``leadattn train --init`` loads.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,29 +22,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from leadattn.checkpoint import PRETRAINED_KIND, save_checkpoint
+from leadattn.checkpoint import PRETRAINED_KIND
 from leadattn.masks import MaskBatch
 from leadattn.pretrain.config import PretrainConfig
 from leadattn.pretrain.jepa import Jepa
 from leadattn.pretrained import encoder_state
 from leadattn.training import distributed as dist_utils
-from leadattn.training.checkpoints import CONFIG, LAST, resume_payload
-from leadattn.training.config import save_config
-from leadattn.training.dataset import CropDataset, Splits, load_splits
+from leadattn.training.dataset import CropDataset
 from leadattn.training.distributed import DistContext
-from leadattn.training.logs import RunLog
-from leadattn.training.loop import TrainingError, autocast_dtype, epoch_seed, parameter_groups
+from leadattn.training.resume import LAST
+from leadattn.training.runner import EpochCallback, EpochRunner, launch
 from leadattn.training.sampler import EpochSampler
-from leadattn.training.schedule import build_scheduler
+from leadattn.training.step import Optimiser
 
 CONFIG_KEY = "pretrain_config"
-
-EpochCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -74,17 +65,11 @@ def pretrain(
     ``resume`` continues from ``last.pt``; a folder that already holds a run is refused unless
     ``overwrite``. Under ``torchrun`` every process calls this; only rank 0 writes files.
     """
-    joined = not torch.distributed.is_initialized()
-    context = dist_utils.init_distributed(config.run.device)
-    try:
-        result = _Pretrainer(config, context).fit(resume, overwrite, on_epoch_end)
-    except BaseException:
-        if joined and context.distributed:
-            torch.distributed.destroy_process_group()
-        raise
-    if joined:
-        dist_utils.shutdown(context)
-    return result
+
+    def run(context: DistContext) -> PretrainResult:
+        return _Pretrainer(config, context).fit(resume, overwrite, on_epoch_end)
+
+    return launch(config.run.device, run)
 
 
 def ema_momentum(config: PretrainConfig, step: int, total: int) -> float:
@@ -99,34 +84,19 @@ def batch_masks(config: PretrainConfig, batch: int, samples: int, key: tuple[int
     return config.mask.collator().sample(batch, samples // config.mask.patch_size, rng)
 
 
-class _Pretrainer:
-    def __init__(self, config: PretrainConfig, context: DistContext) -> None:
-        self.config = config
-        self.context = context
-        self.device = context.device
-        self.run_dir = Path(config.run.out)
-        self.main = context.is_main
-
-    def _data(self) -> Splits:
-        load = partial(load_splits, self.config.data, self.config.preprocess, unlabelled=True)
-        splits = load() if self.main else None
-        dist_utils.barrier(self.context)
-        if splits is None and self.context.local_rank == 0:
-            splits = load()
-        dist_utils.barrier(self.context)
-        return splits if splits is not None else load()
+class _Pretrainer(EpochRunner):
+    config_key = CONFIG_KEY
 
     def _setup(self) -> None:
         c = self.config
         torch.manual_seed(c.run.seed)
-        self.splits = self._data()
+        self.splits = self.load_data(unlabelled=True)
         self.train_set = CropDataset(
             self.splits.cache.path, self.splits.train, c.crop_samples, None, c.run.seed
         )
         self.val_set = CropDataset(self.splits.cache.path, self.splits.val, c.val_crop_samples)
         self.sampler = EpochSampler(len(self.train_set), c.run.seed, self.context.rank, self.context.world)
-        cuda = self.device.type == "cuda"
-        loader = partial(DataLoader, num_workers=c.data.workers, pin_memory=cuda)
+        loader = partial(DataLoader, num_workers=c.data.workers, pin_memory=self.device.type == "cuda")
         self.train_loader = loader(self.train_set, batch_size=c.data.batch_size, sampler=self.sampler)
         self.val_loader = loader(
             self.val_set,
@@ -134,90 +104,39 @@ class _Pretrainer:
             sampler=list(range(self.context.rank, len(self.val_set), self.context.world)),
         )
         self.jepa = Jepa(c.model, c.predictor, c.jepa, c.mask.patch_size).to(self.device)
-        net: nn.Module = self.jepa
-        if self.context.distributed:
-            net = DistributedDataParallel(
-                net, device_ids=[self.device.index] if cuda else None, broadcast_buffers=False
-            )
-        self.net = torch.compile(net) if c.run.compile else net
-        self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.jepa, c.optim.weight_decay), lr=c.optim.lr, betas=c.optim.betas, fused=cuda
-        )
+        self.net = self.wrap(self.jepa)
         self.steps_per_epoch = len(self.train_loader)
-        self.scheduler = build_scheduler(self.optimizer, c.optim, self.steps_per_epoch)
-        self.amp = autocast_dtype(c.run.amp, self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.optimiser = Optimiser(self.jepa, c.optim, self.steps_per_epoch, self.device, c.run.amp)
 
-    def _autocast(self) -> Any:
-        return nullcontext() if self.amp is None else torch.autocast(self.device.type, dtype=self.amp)
+    def restore(self, payload: dict[str, Any]) -> None:
+        self.jepa.load_state_dict(payload["jepa_state"])
+        self.optimiser.load_state_dict(payload)
 
-    def _start(self, resume: bool, overwrite: bool) -> None:
-        self.history: list[dict[str, Any]] = []
-        self.step = 0
-        self.epoch = 0
-        if resume:
-            payload = resume_payload(self.run_dir, self.config, self.device, CONFIG_KEY)
-            self.jepa.load_state_dict(payload["jepa_state"])
-            self.optimizer.load_state_dict(payload["optimizer_state"])
-            self.scheduler.load_state_dict(payload["scheduler_state"])
-            self.scaler.load_state_dict(payload["scaler_state"])
-            self.history = list(payload["history"])
-            self.step = int(payload["step"])
-            self.epoch = int(payload["epoch"])
-        elif self.main and (self.run_dir / LAST).exists() and not overwrite:
-            raise TrainingError(
-                f"{self.run_dir} already holds a run: resume it (--resume {self.run_dir}), "
-                "choose another --out, or pass --overwrite"
-            )
-        if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not resume:
-                (self.run_dir / LAST).unlink(missing_ok=True)
-            save_config(self.config, self.run_dir / CONFIG)
-            self.log = RunLog(self.run_dir, self.config.run.tensorboard)
-            self.log.restart(self.history)
-
-    def _payload(self) -> dict[str, Any]:
-        return {
-            "kind": PRETRAINED_KIND,
-            "model_config": self.config.model.to_dict(),
-            "encoder_state": encoder_state(self.jepa.target),
-            "preprocess": self.config.preprocess.to_dict(),
-            CONFIG_KEY: self.config.to_dict(),
-            "jepa_state": {k: v.detach().cpu() for k, v in self.jepa.state_dict().items()},
-            "optimizer_state": self.optimizer.state_dict(),
-            "scheduler_state": self.scheduler.state_dict(),
-            "scaler_state": self.scaler.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "history": self.history,
-            "best": {},
-            "stopped_early": False,
-            "world": self.context.world,
-        }
+    def save(self, row: dict[str, Any]) -> None:
+        c = self.config
+        self.write(
+            LAST,
+            {
+                "kind": PRETRAINED_KIND,
+                "model_config": c.model.to_dict(),
+                "encoder_state": encoder_state(self.jepa.target),
+                "preprocess": c.preprocess.to_dict(),
+                "jepa_state": {k: v.detach().cpu() for k, v in self.jepa.state_dict().items()},
+                **self.run_state(),
+                **self.optimiser.state_dict(),
+                "best": {},
+                "stopped_early": False,
+            },
+        )
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> PretrainResult:
         started = time.perf_counter()
         self._setup()
-        self._start(resume, overwrite)
-        c = self.config
+        self.open_run(resume, overwrite)
         if self.main:
             self._describe()
-        try:
-            while self.epoch < c.optim.epochs:
-                row = self._epoch()
-                self.history.append(row)
-                if self.main:
-                    save_checkpoint(self.run_dir / LAST, self._payload())
-                    self.log.log_epoch(row)
-                    self._report(row)
-                if on_epoch_end is not None:
-                    on_epoch_end(row)
-            if self.main:
-                plot_pretraining(self.history, self.run_dir / "pretraining_curves.png", c.jepa.collapse_std)
-        finally:
-            if self.main:
-                self.log.close()
+        self.epochs(on_epoch_end)
+        c = self.config
         return PretrainResult(
             run_dir=self.run_dir,
             checkpoint=self.run_dir / LAST,
@@ -228,12 +147,13 @@ class _Pretrainer:
             collapsed=bool(self.history and self.history[-1]["target_std"] < c.jepa.collapse_std),
         )
 
-    def _epoch(self) -> dict[str, Any]:
+    def finish(self) -> None:
+        plot_pretraining(self.history, self.run_dir / "pretraining_curves.png", self.config.jepa.collapse_std)
+
+    def run_epoch(self) -> dict[str, Any]:
         c = self.config
         started = time.perf_counter()
-        torch.manual_seed(epoch_seed(c.run.seed, self.epoch, self.context.rank))
-        self.sampler.set_epoch(self.epoch)
-        self.train_set.set_epoch(self.epoch)
+        self.seed_epoch(self.sampler, self.train_set)
         loss, std, std_min, seen = self._train_epoch()
         trained = time.perf_counter() - started
         val_loss, val_std = self._validate()
@@ -246,7 +166,7 @@ class _Pretrainer:
             "target_std_min": std_min,
             "val_target_std": val_std,
             "ema": ema_momentum(c, self.step, c.optim.epochs * self.steps_per_epoch),
-            "lr": float(self.scheduler.get_last_lr()[0]),
+            "lr": self.optimiser.lr,
             "train_records": seen,
             "records_per_s": seen / trained,
             "seconds": time.perf_counter() - started,
@@ -264,44 +184,20 @@ class _Pretrainer:
         total = torch.zeros(3, dtype=torch.float64, device=self.device)
         count = 0
         total_steps = c.optim.epochs * self.steps_per_epoch
-        bar = tqdm(
-            total=self.steps_per_epoch,
-            desc=f"epoch {self.epoch + 1}/{c.optim.epochs}",
-            unit="batch",
-            disable=not (self.main and c.run.progress),
-            leave=False,
-            dynamic_ncols=True,
+        batches = self.batches(
+            self.train_loader, self.steps_per_epoch, "pretraining", lambda: (total[0].item(), count)
         )
-        started = time.perf_counter()
-        with bar:
-            for i, (x, mask, lengths, _, _) in enumerate(self.train_loader):
-                masks = batch_masks(c, x.shape[0], x.shape[-1], (self.epoch, i, self.context.rank))
-                with self._autocast():
-                    out = self.net(*self._step_inputs(x, mask, lengths, masks))
-                self.scaler.scale(out.loss).backward()
-                if c.optim.grad_clip > 0:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.jepa.parameters(), c.optim.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
-                self.step += 1
-                self.jepa.update_target(ema_momentum(c, self.step, total_steps))
-                total += (
-                    torch.stack([out.loss.detach(), out.target_std, out.target_std_min]).double() * x.shape[0]
-                )
-                count += x.shape[0]
-                if i % 10 == 9 or i == self.steps_per_epoch - 1:
-                    mean = total[0].item() / count
-                    if not math.isfinite(mean):
-                        raise TrainingError(
-                            f"pretraining loss became {mean} in epoch {self.epoch + 1} (step {self.step}): "
-                            "lower optim.lr, keep optim.grad_clip > 0, or turn run.amp off"
-                        )
-                    rate = count * self.context.world / (time.perf_counter() - started)
-                    bar.set_postfix(loss=f"{mean:.4f}", rec_s=f"{rate:.1f}", refresh=False)
-                bar.update()
+        for i, (x, mask, lengths, _, _) in enumerate(batches):
+            masks = batch_masks(c, x.shape[0], x.shape[-1], (self.epoch, i, self.context.rank))
+            with self.optimiser.autocast():
+                out = self.net(*self._step_inputs(x, mask, lengths, masks))
+            self.optimiser.step(out.loss)
+            self.step += 1
+            self.jepa.update_target(ema_momentum(c, self.step, total_steps))
+            total += (
+                torch.stack([out.loss.detach(), out.target_std, out.target_std_min]).double() * x.shape[0]
+            )
+            count += x.shape[0]
         sums = dist_utils.sum_over_ranks([*total.tolist(), float(count)], self.context)
         n = sums[-1]
         return sums[0] / n, sums[1] / n, sums[2] / n, int(n)
@@ -313,7 +209,7 @@ class _Pretrainer:
         for x, mask, lengths, _, k in self.val_loader:
             # the masks of a validation record depend on its position only: the same every epoch
             masks = batch_masks(self.config, x.shape[0], x.shape[-1], (1 << 30, int(k[0])))
-            with self._autocast():
+            with self.optimiser.autocast():
                 out = self.jepa(*self._step_inputs(x, mask, lengths, masks))
             total += float(out.loss) * x.shape[0]
             std += float(out.target_std) * x.shape[0]
@@ -337,7 +233,7 @@ class _Pretrainer:
         if self.epoch:
             tqdm.write(f"resuming after epoch {self.epoch} of {c.optim.epochs}")
 
-    def _report(self, row: dict[str, Any]) -> None:
+    def report(self, row: dict[str, Any]) -> None:
         tqdm.write(
             f"epoch {row['epoch']:>3}/{self.config.optim.epochs}  loss {row['train_loss']:.4f}  "
             f"val loss {row['val_loss']:.4f}  target std {row['target_std']:.3f} "

@@ -4,23 +4,21 @@
 :func:`bundled_config`, changed with :func:`apply_overrides`) and returns a :class:`RunResult`.
 """
 
+from leadattn.config import ConfigError, apply_overrides, save_config
 from leadattn.training.augment import Augmenter
-from leadattn.training.checkpoints import run_config
 from leadattn.training.config import (
     AugmentConfig,
-    ConfigError,
     DataConfig,
     LossConfig,
     OptimConfig,
     RunConfig,
     TrainConfig,
-    apply_overrides,
     bundled_config,
     load_config,
-    save_config,
 )
 from leadattn.training.dataset import CropDataset, Splits, load_splits
 from leadattn.training.loop import RunResult, TrainingError, train
+from leadattn.training.resume import run_config
 from leadattn.training.sampler import EpochSampler, rare_class_weights
 
 __all__ = [

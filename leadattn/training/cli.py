@@ -17,11 +17,12 @@ from typing import Any
 
 import yaml
 
+from leadattn.config import parse_overrides
 from leadattn.data import read_manifest
 from leadattn.errors import run_cli
-from leadattn.training.checkpoints import run_config
-from leadattn.training.config import TrainConfig, bundled_config, load_config, parse_overrides
+from leadattn.training.config import TrainConfig, bundled_config, load_config
 from leadattn.training.loop import RunResult, train
+from leadattn.training.resume import run_config
 
 DESCRIPTION = """Train a local lead-attention model on the training folds of a manifest, validating on its
 validation fold after every epoch. Without --config and without a manifest, the bundled demo
@@ -105,7 +106,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
             raise ValueError(
                 "--config cannot be combined with --resume: a run continues with its own settings"
             )
-        return run_config(args.resume, overrides), False
+        return run_config(args.resume, TrainConfig, overrides), False
     if args.config is not None:
         return load_config(args.config).replace(overrides), False
     demo = "data.manifest" not in overrides and overrides.get("data.demo", True) is not False

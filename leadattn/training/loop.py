@@ -19,22 +19,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from leadattn import metrics
-from leadattn.checkpoint import save_checkpoint
-from leadattn.errors import LeadattnError
+from leadattn.checkpoint import classifier_payload
 from leadattn.inference import score_signals
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
@@ -43,20 +39,17 @@ from leadattn.pretrained import is_encoder_key, load_encoder
 from leadattn.thresholds import apply_thresholds, sparse_classes, threshold_table, tune_thresholds
 from leadattn.training import distributed as dist_utils
 from leadattn.training.augment import Augmenter
-from leadattn.training.checkpoints import BEST, CONFIG, LAST, resume_payload
-from leadattn.training.config import TrainConfig, save_config
-from leadattn.training.dataset import CropDataset, Splits, load_splits
+from leadattn.training.config import TrainConfig
+from leadattn.training.dataset import CropDataset
 from leadattn.training.distributed import DistContext
-from leadattn.training.logs import RunLog, plot_learning_curves
+from leadattn.training.logs import plot_learning_curves
 from leadattn.training.losses import build_loss
+from leadattn.training.resume import BEST, LAST
+from leadattn.training.runner import EpochCallback, EpochRunner, TrainingError, launch
 from leadattn.training.sampler import EpochSampler, rare_class_weights
-from leadattn.training.schedule import build_scheduler
+from leadattn.training.step import Optimiser, classifier_step
 
-EpochCallback = Callable[[dict[str, Any]], None]
-
-
-class TrainingError(LeadattnError):
-    """Training cannot go on (a diverged loss, a run folder that is already taken)."""
+__all__ = ["RunResult", "TrainingError", "train"]
 
 
 @dataclass
@@ -96,17 +89,10 @@ def train(
     ``metrics.csv`` after its checkpoints are written. Under ``torchrun`` every process calls this;
     only rank 0 writes files.
     """
-    joined = not torch.distributed.is_initialized()
-    context = dist_utils.init_distributed(config.run.device)
-    try:
-        result = _Trainer(config, context, build_model).fit(resume, overwrite, on_epoch_end)
-    except BaseException:
-        if joined and context.distributed:
-            torch.distributed.destroy_process_group()
-        raise
-    if joined:
-        dist_utils.shutdown(context)
-    return result
+    return launch(
+        config.run.device,
+        lambda context: _Trainer(config, context, build_model).fit(resume, overwrite, on_epoch_end),
+    )
 
 
 def binary_cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -121,69 +107,24 @@ def nearest_subset_thresholds(tuned: dict[int, np.ndarray]) -> dict[str, np.ndar
     return {str(size): tuned[min(tuned, key=lambda t: (abs(t - size), -t))] for size in LEAD_SUBSETS}
 
 
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """Seed of torch's global generator (dropout) for one epoch on one process."""
-    return int(np.random.SeedSequence((seed, epoch, rank)).generate_state(1)[0])
+class _Trainer(EpochRunner):
+    config_key = "train_config"
+    outputs = (LAST, BEST)
 
-
-def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """The dtype of mixed precision, or None for full float32.
-
-    ``auto`` is bf16 on CUDA devices that support it, else fp16 there, and off on the CPU (where
-    bf16 autocast was slower than float32 for this model; see bench/train.py).
-    """
-    if mode == "off":
-        return None
-    if mode == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if mode == "fp16" and device.type != "cuda":
-        raise ValueError("run.amp=fp16 needs a CUDA device; use bf16 or off on the CPU")
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on the weights of linear and convolution layers only, not on biases, norms,
-    embeddings or attention biases."""
-    decayed = {
-        id(module.weight)
-        for module in model.modules()
-        if isinstance(module, nn.Linear | nn.Conv1d) and module.weight.requires_grad
-    }
-    decay = [p for p in model.parameters() if id(p) in decayed]
-    rest = [p for p in model.parameters() if id(p) not in decayed and p.requires_grad]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
-class _Trainer:
     def __init__(
         self,
         config: TrainConfig,
         context: DistContext,
         build_model: Callable[[TrainConfig], nn.Module] | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, context)
         self.build_model = build_model or (lambda c: LocalLeadAttentionNet(c.model))
-        self.context = context
-        self.device = context.device
-        self.run_dir = Path(config.run.out)
-        self.main = context.is_main
+        self.best: dict[str, Any] = {"epoch": 0, "value": None, "stale": 0, "monitor": config.run.monitor}
+        self.thresholds: dict[str, np.ndarray] = threshold_table(None)
+        self.val_metrics: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------------
     # Setup
-
-    def _data(self) -> Splits:
-        """Rank 0 prepares the data (demo set, manifest, cache) first; then the first process of every
-        other node, in case its file system is not shared; then every other process opens it."""
-        load = partial(load_splits, self.config.data, self.config.preprocess)
-        first_on_node = self.context.local_rank == 0
-        splits = load() if self.main else None
-        dist_utils.barrier(self.context)
-        if splits is None and first_on_node:
-            splits = load()
-        dist_utils.barrier(self.context)
-        return splits if splits is not None else load()
 
     def _setup(self, resume: bool) -> None:
         c = self.config
@@ -191,10 +132,13 @@ class _Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
         torch.manual_seed(c.run.seed)
-        self.splits = self._data()
-        fs = c.preprocess.fs
+        self.splits = self.load_data()
         self.train_set = CropDataset(
-            self.splits.cache.path, self.splits.train, c.crop_samples, Augmenter(c.augment, fs), c.run.seed
+            self.splits.cache.path,
+            self.splits.train,
+            c.crop_samples,
+            Augmenter(c.augment, c.preprocess.fs),
+            c.run.seed,
         )
         self.fallback = [
             ABBREVIATIONS[k]
@@ -208,13 +152,12 @@ class _Trainer:
         self.sampler = EpochSampler(
             len(self.train_set), c.run.seed, self.context.rank, self.context.world, weights
         )
-        cuda = self.device.type == "cuda"
         self.train_loader = DataLoader(
             self.train_set,
             batch_size=c.data.batch_size,
             sampler=self.sampler,
             num_workers=c.data.workers,
-            pin_memory=cuda,
+            pin_memory=self.device.type == "cuda",
         )
         self.model = self.build_model(c)
         if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
@@ -223,130 +166,47 @@ class _Trainer:
             for name, parameter in self.model.named_parameters():
                 parameter.requires_grad_(not is_encoder_key(name))
         self.model.to(self.device)
-        net: nn.Module = self.model
-        if self.context.distributed:
-            net = DistributedDataParallel(
-                net, device_ids=[self.device.index] if cuda else None, broadcast_buffers=False
-            )
-        self.net = torch.compile(net) if c.run.compile else net
+        self.net = self.wrap(self.model)
         self.criterion = build_loss(c.loss, self.splits.labels(self.splits.train)).to(self.device)
-        self.optimizer = torch.optim.AdamW(
-            parameter_groups(self.model, c.optim.weight_decay),
-            lr=c.optim.lr,
-            betas=c.optim.betas,
-            fused=cuda,
-        )
         self.steps_per_epoch = len(self.train_loader)
-        self.scheduler = build_scheduler(self.optimizer, c.optim, self.steps_per_epoch)
-        self.amp = autocast_dtype(c.run.amp, self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-
-    def _autocast(self) -> Any:
-        if self.amp is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp)
+        self.optimiser = Optimiser(self.model, c.optim, self.steps_per_epoch, self.device, c.run.amp)
 
     # -------------------------------------------------------------------------------------------
     # State
 
-    def _start(self, resume: bool, overwrite: bool) -> None:
-        self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {
-            "epoch": 0,
-            "value": None,
-            "stale": 0,
-            "monitor": self.config.run.monitor,
-        }
-        self.stopped_early = False
-        self.step = 0
-        self.thresholds: dict[str, np.ndarray] = threshold_table(None)
-        self.epoch = 0
-        if resume:
-            payload = resume_payload(self.run_dir, self.config, self.device)
-            self.model.load_state_dict(payload["model_state"])
-            self.optimizer.load_state_dict(payload["optimizer_state"])
-            self.scheduler.load_state_dict(payload["scheduler_state"])
-            self.scaler.load_state_dict(payload["scaler_state"])
-            self.history = list(payload["history"])
-            self.best = dict(payload["best"])
-            self.stopped_early = bool(payload["stopped_early"])
-            self.step = int(payload["step"])
-            self.epoch = int(payload["epoch"])
-            self.thresholds = threshold_table(payload["thresholds"])
-            if int(payload.get("world", 1)) != self.context.world and self.main:
-                tqdm.write(
-                    f"note: the run used {payload.get('world', 1)} process(es), now {self.context.world}: "
-                    "it continues, but will not repeat the original run exactly"
-                )
-        elif self.main and (self.run_dir / LAST).exists() and not overwrite:
-            raise TrainingError(
-                f"{self.run_dir} already holds a run: resume it (--resume {self.run_dir}), "
-                "choose another --out, or pass --overwrite"
-            )
-        if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not resume:
-                for name in (LAST, BEST):
-                    (self.run_dir / name).unlink(missing_ok=True)
-            save_config(self.config, self.run_dir / CONFIG)
-            self.log = RunLog(self.run_dir, self.config.run.tensorboard)
-            self.log.restart(self.history)
+    def restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model_state"])
+        self.optimiser.load_state_dict(payload)
+        self.best = dict(payload["best"])
+        self.thresholds = threshold_table(payload["thresholds"])
 
-    def _payload(self, row: dict[str, Any], val_metrics: dict[str, Any], full: bool) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model_config": self.config.model.to_dict(),
-            "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "preprocess": self.config.preprocess.to_dict(),
-            "classes": list(CLASS_KEYS),
-            "thresholds": {key: [float(t) for t in values] for key, values in self.thresholds.items()},
-            "threshold_fallback": self.fallback,
-            "train_config": self.config.to_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "metrics": {**{k: _plain(v) for k, v in val_metrics.items()}, "val_loss": row["val_loss"]},
-            "history": self.history,
+    def _payload(self, row: dict[str, Any], full: bool) -> dict[str, Any]:
+        c = self.config
+        payload = {
+            **classifier_payload(self.model, c.model, c.preprocess, self.thresholds, self.fallback),
+            **self.run_state(),
+            "metrics": {**{k: _plain(v) for k, v in self.val_metrics.items()}, "val_loss": row["val_loss"]},
             "best": self.best,
-            "world": self.context.world,
         }
         if full:
-            payload.update(
-                optimizer_state=self.optimizer.state_dict(),
-                scheduler_state=self.scheduler.state_dict(),
-                scaler_state=self.scaler.state_dict(),
-                stopped_early=self.stopped_early,
-            )
+            payload.update(self.optimiser.state_dict(), stopped_early=self.stopped_early)
         return payload
+
+    def save(self, row: dict[str, Any]) -> None:
+        if self.best["epoch"] == row["epoch"]:
+            self.write(BEST, self._payload(row, full=False))
+        self.write(LAST, self._payload(row, full=True))
 
     # -------------------------------------------------------------------------------------------
     # Epochs
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
         started = time.perf_counter()
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise TrainingError(f"run.out {self.run_dir} is a file: name a folder for the run")
         self._setup(resume)
-        self._start(resume, overwrite)
-        c = self.config
+        self.open_run(resume, overwrite)
         if self.main:
             self._describe()
-        try:
-            while self.epoch < c.optim.epochs and not self.stopped_early:
-                row, val_metrics = self._epoch()
-                self.history.append(row)
-                improved = self._track(row)
-                if self.main:
-                    if improved:
-                        save_checkpoint(self.run_dir / BEST, self._payload(row, val_metrics, full=False))
-                    save_checkpoint(self.run_dir / LAST, self._payload(row, val_metrics, full=True))
-                    self.log.log_epoch(row)
-                    self._report(row, improved)
-                if on_epoch_end is not None:
-                    on_epoch_end(row)
-            if self.main:
-                plot_learning_curves(self.history, self.run_dir / "learning_curves.png")
-        finally:
-            if self.main:
-                self.log.close()
+        self.epochs(on_epoch_end)
         best_row = next((r for r in self.history if r["epoch"] == self.best["epoch"]), {})
         return RunResult(
             run_dir=self.run_dir,
@@ -364,12 +224,13 @@ class _Trainer:
             skipped_records=self.splits.skipped,
         )
 
-    def _epoch(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def finish(self) -> None:
+        plot_learning_curves(self.history, self.run_dir / "learning_curves.png")
+
+    def run_epoch(self) -> dict[str, Any]:
         c = self.config
         started = time.perf_counter()
-        torch.manual_seed(epoch_seed(c.run.seed, self.epoch, self.context.rank))
-        self.sampler.set_epoch(self.epoch)
-        self.train_set.set_epoch(self.epoch)
+        self.seed_epoch(self.sampler, self.train_set)
         train_loss, seen = self._train_epoch()
         trained = time.perf_counter() - started
         labels, scores = self._validate()
@@ -383,7 +244,7 @@ class _Trainer:
                 labels, scores[:, j], apply_thresholds(scores[:, j], tuned[size])
             )
         self.thresholds = nearest_subset_thresholds(tuned)
-        val_metrics = per_subset[c.run.val_subsets[0]]
+        self.val_metrics = per_subset[c.run.val_subsets[0]]
         self.epoch += 1
         row: dict[str, Any] = {
             "epoch": self.epoch,
@@ -398,63 +259,32 @@ class _Trainer:
                 for size, m in per_subset.items()
                 for name in ("auroc", "challenge_metric")
             },
-            "lr": float(self.scheduler.get_last_lr()[0]),
+            "lr": self.optimiser.lr,
             "train_records": int(seen.size),
             "train_distinct": int(np.unique(seen).size),
             "val_records": int(labels.shape[0]),
             "records_per_s": float(seen.size / trained),
             "seconds": float(time.perf_counter() - started),
         }
-        return row, val_metrics
+        self._track(row)
+        return row
 
     def _train_epoch(self) -> tuple[float, np.ndarray]:
-        c = self.config
         self.net.train()
-        if c.finetune.linear_probe:  # the frozen encoder also keeps its dropout off
+        if self.config.finetune.linear_probe:  # the frozen encoder also keeps its dropout off
             self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         seen: list[np.ndarray] = []
-        bar = tqdm(
-            total=self.steps_per_epoch,
-            desc=f"epoch {self.epoch + 1}/{c.optim.epochs}",
-            unit="batch",
-            disable=not (self.main and c.run.progress),
-            leave=False,
-            dynamic_ncols=True,
+        batches = self.batches(
+            self.train_loader, self.steps_per_epoch, "training", lambda: (total.item(), count)
         )
-        started = time.perf_counter()
-        with bar:
-            for i, (x, mask, lengths, y, k) in enumerate(self.train_loader):
-                x = x.to(self.device, non_blocking=True)
-                mask = mask.to(self.device, non_blocking=True)
-                lengths = lengths.to(self.device, non_blocking=True)
-                y = y.to(self.device, non_blocking=True)
-                with self._autocast():
-                    logits = self.net(x, mask, lengths)
-                loss = self.criterion(logits.float(), y)
-                self.scaler.scale(loss).backward()
-                if c.optim.grad_clip > 0:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
-                self.step += 1
-                total += loss.detach() * x.shape[0]
-                count += x.shape[0]
-                seen.append(self.train_set.indices[k.numpy()])
-                if i % 10 == 9 or i == self.steps_per_epoch - 1:
-                    mean = total.item() / count
-                    if not math.isfinite(mean):
-                        raise TrainingError(
-                            f"training loss became {mean} in epoch {self.epoch + 1} (step {self.step}): "
-                            "lower optim.lr, keep optim.grad_clip > 0, or turn run.amp off"
-                        )
-                    rate = count * self.context.world / (time.perf_counter() - started)
-                    bar.set_postfix(loss=f"{mean:.4f}", rec_s=f"{rate:.1f}", refresh=False)
-                bar.update()
+        for batch in batches:
+            loss = classifier_step(self.net, self.criterion, self.optimiser, batch)
+            self.step += 1
+            total += loss * batch[0].shape[0]
+            count += batch[0].shape[0]
+            seen.append(self.train_set.indices[batch[4].numpy()])
         loss_sum, n = dist_utils.sum_over_ranks([total.item(), float(count)], self.context)
         (seen_all,) = dist_utils.gather_arrays([np.concatenate(seen)], self.context)
         return loss_sum / n, seen_all
@@ -493,8 +323,8 @@ class _Trainer:
         masks = [lead_mask(size) & present for size in self.config.run.val_subsets]
         return np.stack([m if m.any() else present for m in masks])
 
-    def _track(self, row: dict[str, Any]) -> bool:
-        """Update the best epoch and the early-stopping count; True when this epoch is the best."""
+    def _track(self, row: dict[str, Any]) -> None:
+        """Update the best epoch and the early-stopping count."""
         monitor = self.config.run.monitor
         value = row["val_loss"] if monitor == "val_loss" else row[f"val_{monitor}"]
         best = self.best["value"]
@@ -511,7 +341,6 @@ class _Trainer:
         self.stopped_early = bool(
             patience and self.best["stale"] >= patience and self.epoch < self.config.optim.epochs
         )
-        return improved
 
     # -------------------------------------------------------------------------------------------
     # Console
@@ -523,7 +352,7 @@ class _Trainer:
             f"data: {s.manifest} ({len(s.train)} training, {len(s.val)} validation records{skipped}); "
             f"cache {s.cache.path}"
         )
-        amp = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
+        amp = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.optimiser.dtype]
         tqdm.write(
             f"model: {sum(p.numel() for p in self.model.parameters()):,} parameters on {self.device} "
             f"x{self.context.world}, mixed precision {amp}; crops {c.crop_samples} samples at "
@@ -541,7 +370,8 @@ class _Trainer:
         if self.epoch:
             tqdm.write(f"resuming after epoch {self.epoch} of {c.optim.epochs}")
 
-    def _report(self, row: dict[str, Any], improved: bool) -> None:
+    def report(self, row: dict[str, Any]) -> None:
+        improved = self.best["epoch"] == row["epoch"]
         names = {"auroc": "AUROC", "auprc": "AUPRC", "f_measure": "F", "challenge_metric": "challenge"}
         values = "  ".join(f"{label} {row[f'val_{name}']:.3f}" for name, label in names.items())
         tqdm.write(
