@@ -27,9 +27,10 @@ import torch
 
 from leadattn import metrics
 from leadattn.checkpoint import load_model
-from leadattn.data import prepare, read_manifest
+from leadattn.data import prepare, read_manifest, select_folds
 from leadattn.labels import NUM_CLASSES
 from leadattn.pretrain import PretrainConfig, pretrain
+from leadattn.synth import demo_manifest
 from leadattn.thresholds import apply_thresholds
 from leadattn.training import TrainConfig, bundled_config, load_splits, train
 from leadattn.training.dataset import CropDataset, Splits
@@ -41,10 +42,9 @@ MODES = ("scratch", "finetune", "probe")
 def common(args: argparse.Namespace, name: str, manifest: Path | None) -> dict:
     """Overrides shared by pretraining and training on one data set."""
     if manifest is None:
-        data = {"data.demo": True, "data.train_folds": args.demo_train_folds}
+        data = {"data.manifest": str(demo_manifest()), "data.train_folds": args.demo_train_folds}
     else:
         data = {
-            "data.demo": False,
             "data.manifest": str(manifest),
             "data.cache_dir": str(args.out / f"{name}.cache"),
         }
@@ -128,7 +128,7 @@ def test_scores(checkpoint: Path, config: TrainConfig, seconds: float) -> dict[s
 
 def _test_indices(splits: Splits, folds: set[int]) -> np.ndarray:
     frame = read_manifest(splits.manifest)
-    rows = frame[frame["fold"].isin(folds)]
+    rows = select_folds(frame, folds)
     found = []
     for name in rows["name"]:
         try:

@@ -31,7 +31,7 @@ from torch import nn  # noqa: E402
 
 from leadattn import metrics  # noqa: E402
 from leadattn.checkpoint import load_checkpoint  # noqa: E402
-from leadattn.data import prepare, read_manifest  # noqa: E402
+from leadattn.data import prepare, read_manifest, select_folds  # noqa: E402
 from leadattn.inference import score_signals, subset_key  # noqa: E402
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES  # noqa: E402
 from leadattn.leads import lead_mask  # noqa: E402
@@ -115,7 +115,7 @@ def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse
     model.load_state_dict(payload["model_state"])
     splits = load_splits(config.data, config.preprocess)
     frame = read_manifest(splits.manifest)
-    test = frame[frame["fold"].isin(config.data.test_folds)]
+    test = select_folds(frame, config.data.test_folds)
     cache = splits.cache
     cached = set(cache.names)
     indices = [cache.index_of(n) for n in test["name"] if n in cached]

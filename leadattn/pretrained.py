@@ -22,6 +22,7 @@ ENCODER_PREFIXES = ("stem.", "lead_embedding", "blocks.", "merges.")
 HEAD_ONLY_KEYS = frozenset({"num_classes", "dropout", "attention_dropout"})
 """Model settings that may differ between a pretrained encoder and the classifier built on it."""
 
+
 def is_encoder_key(key: str) -> bool:
     return key.startswith(ENCODER_PREFIXES)
 

@@ -105,7 +105,7 @@ def test_config_rejects_inconsistent_settings(change, message):
 
 
 def test_config_from_dict_names_unknown_keys():
-    with pytest.raises(ValueError, match="unknown model config keys: depth"):
+    with pytest.raises(ValueError, match="unknown config key .depth.; did you mean .depths."):
         LocalLeadAttentionConfig.from_dict({"depth": 3})
 
 

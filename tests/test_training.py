@@ -96,7 +96,7 @@ def test_bundled_default_lists_every_default() -> None:
 
 def test_demo_config_is_small_and_uses_demo_data() -> None:
     demo = bundled_config("demo")
-    assert demo.data.demo and demo.run.out == "runs/demo"
+    assert demo.data.manifest is None and demo.run.out == "runs/demo"
     assert demo.model.dims != TrainConfig().model.dims
 
 

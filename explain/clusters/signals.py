@@ -21,6 +21,7 @@ from leadattn.data import (
     RecordError,
     SignalCache,
     cache_is_current,
+    default_cache_dir,
     manifest_data_dir,
     preprocess_record,
     read_manifest,
@@ -63,7 +64,7 @@ class SignalSet:
         frame = read_manifest(manifest)
         chosen, _ = select_split(frame, folds, names)
         root = Path(data_dir) if data_dir is not None else manifest_data_dir(manifest)
-        cache_dir = Path(manifest).with_suffix(".cache")
+        cache_dir = default_cache_dir(manifest)
         cache = SignalCache(cache_dir) if cache_is_current(cache_dir, frame, config) else None
         return cls(list(chosen["name"]), [root / p for p in chosen["path"]], config, cache)
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -312,7 +313,11 @@ def manifest_labels(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def select_folds(frame: pd.DataFrame, folds: int | list[int]) -> pd.DataFrame:
-    """Rows of the given fold(s)."""
-    folds = [folds] if isinstance(folds, int) else list(folds)
-    return frame[frame["fold"].isin(folds)].reset_index(drop=True)
+def select_folds(frame: pd.DataFrame, folds: int | Iterable[int], exclude: bool = False) -> pd.DataFrame:
+    """Rows of the given fold(s), or with ``exclude`` the rows of every other fold; the one place
+    records are chosen by fold."""
+    folds = [folds] if isinstance(folds, int) else [int(f) for f in folds]
+    bad = [f for f in folds if not 0 <= f < NUM_FOLDS]
+    if bad:
+        raise ValueError(f"fold(s) {bad} do not exist; folds are 0..{NUM_FOLDS - 1}")
+    return frame[frame["fold"].isin(folds) != exclude].reset_index(drop=True)

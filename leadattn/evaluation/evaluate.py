@@ -21,7 +21,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from leadattn.checkpoint import CheckpointError, LoadedModel, load_model
-from leadattn.data import RecordError, manifest_data_dir, manifest_labels, read_manifest, read_record
+from leadattn.data import (
+    RecordError,
+    manifest_data_dir,
+    manifest_labels,
+    read_manifest,
+    read_record,
+    select_folds,
+)
 from leadattn.evaluation.challenge_format import export_outputs
 from leadattn.evaluation.predictions import predictions_frame, subset_name
 from leadattn.evaluation.report import Report, split_warnings, summarise
@@ -100,10 +107,7 @@ def select_split(
         raise ValueError("choose the split by folds or by record names, not both")
     if folds is not None:
         folds = [folds] if isinstance(folds, int) else [int(f) for f in folds]
-        bad = [f for f in folds if f not in range(10)]
-        if bad:
-            raise ValueError(f"fold(s) {bad} do not exist; folds are 0..9")
-        chosen = frame[frame["fold"].isin(folds)]
+        chosen = select_folds(frame, folds)
         description = f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}"
     elif records is not None:
         wanted = list(dict.fromkeys(records))

@@ -19,7 +19,14 @@ from leadattn.synth.classes import (
     sample_spec,
     validate_labels,
 )
-from leadattn.synth.demo import DEMO_RECORDS, DEMO_SEED, cache_root, demo_data_dir, ensure_demo_data
+from leadattn.synth.demo import (
+    DEMO_RECORDS,
+    DEMO_SEED,
+    cache_root,
+    demo_data_dir,
+    demo_manifest,
+    ensure_demo_data,
+)
 from leadattn.synth.generator import SynthRecord, generate_dataset, generate_record, record_name, record_seed
 from leadattn.synth.writer import write_record
 
@@ -38,6 +45,7 @@ __all__ = [
     "cache_root",
     "class_code",
     "demo_data_dir",
+    "demo_manifest",
     "ensure_demo_data",
     "generate_dataset",
     "generate_record",

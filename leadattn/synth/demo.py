@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from leadattn.data import default_cache_dir, prepare
 from leadattn.synth.generator import generate_dataset
 
 DEMO_RECORDS = 2000
@@ -99,3 +100,15 @@ def ensure_demo_data(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def demo_manifest(root: str | Path | None = None, n: int = DEMO_RECORDS, seed: int = DEMO_SEED) -> Path:
+    """The demo set's manifest (``<demo folder>.csv``), generating the records and preparing the
+    manifest when either is missing or stale. When the manifest is rewritten, the cache beside it,
+    built from older records, is removed so that training rebuilds it."""
+    data_dir = ensure_demo_data(root, n, seed)
+    manifest = data_dir.with_name(f"{data_dir.name}.csv")
+    if not manifest.is_file() or manifest.stat().st_mtime < (data_dir / MARKER).stat().st_mtime:
+        prepare(data_dir, manifest)
+        shutil.rmtree(default_cache_dir(manifest), ignore_errors=True)
+    return manifest

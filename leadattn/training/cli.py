@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from leadattn.config import parse_overrides
-from leadattn.data import read_manifest
+from leadattn.data import read_manifest, select_folds
 from leadattn.errors import run_cli
+from leadattn.synth import demo_manifest
 from leadattn.training.config import TrainConfig, bundled_config, load_config
 from leadattn.training.loop import RunResult, train
 from leadattn.training.resume import run_config
@@ -109,8 +110,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
         return run_config(args.resume, TrainConfig, overrides), False
     if args.config is not None:
         return load_config(args.config).replace(overrides), False
-    demo = "data.manifest" not in overrides and overrides.get("data.demo", True) is not False
-    return bundled_config("demo" if demo else "default").replace(overrides), demo
+    if "data.manifest" in overrides:
+        return bundled_config("default").replace(overrides), False
+    return bundled_config("demo").replace(overrides), True
 
 
 def keep_earlier_run(run_dir: Path) -> Path | None:
@@ -128,7 +130,7 @@ def _next_steps(result: RunResult, config: TrainConfig) -> list[str]:
     checkpoint = str(result.best_checkpoint)
     folds = config.data.test_folds or config.data.val_folds
     frame = read_manifest(result.manifest)
-    held_out = frame[frame["fold"].isin(folds)]
+    held_out = select_folds(frame, folds)
     lines = [
         "leadattn evaluate "
         + shlex.join(
@@ -157,8 +159,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    if demo and not args.overwrite:
-        kept = keep_earlier_run(Path(config.run.out))
+    if demo:
+        config = config.replace({"data.manifest": str(demo_manifest())})
+        kept = None if args.overwrite else keep_earlier_run(Path(config.run.out))
         if kept is not None:
             print(f"the earlier demo run in {config.run.out} is kept as {kept}")
     result = train(config, resume=args.resume is not None, overwrite=args.overwrite)

@@ -29,7 +29,6 @@ MONITORS = (*HEADLINE, "val_loss")
 class DataConfig(Config):
     """Which records train and validate the model, and how they are cut into crops."""
 
-    demo: bool = False
     manifest: str | None = None
     data_dir: str | None = None
     cache_dir: str | None = None

@@ -26,8 +26,8 @@ from leadattn.data import (
     build_cache,
     default_cache_dir,
     manifest_data_dir,
-    prepare,
     read_manifest,
+    select_folds,
 )
 from leadattn.training.augment import Augmenter
 from leadattn.training.config import DataConfig
@@ -49,41 +49,23 @@ class Splits:
         return self.cache.label_matrix[indices]
 
 
-def demo_manifest() -> tuple[Path, Path, bool]:
-    """The demo set's (manifest, data folder), generating either when missing; the flag says whether
-    the manifest was (re)written, in which case a cache built from older records must be rebuilt."""
-    from leadattn.synth import ensure_demo_data
-    from leadattn.synth.demo import MARKER
-
-    data_dir = ensure_demo_data()
-    manifest = data_dir.with_name(f"{data_dir.name}.csv")
-    fresh = manifest.is_file() and manifest.stat().st_mtime >= (data_dir / MARKER).stat().st_mtime
-    if not fresh:
-        prepare(data_dir, manifest)
-    return manifest, data_dir, not fresh
-
-
 def load_splits(config: DataConfig, preprocess: PreprocessConfig, unlabelled: bool = False) -> Splits:
     """Resolve the manifest and data folder, build the cache if it is missing or stale, pick folds.
 
     Records the cache build could not read are left out and listed in ``Splits.skipped``; records
     without a diagnosis are left out too unless ``unlabelled`` (pretraining does not use labels).
     """
-    rebuild = False
-    if config.demo:
-        manifest, data_dir, rebuild = demo_manifest()
-    elif config.manifest is None:
+    if config.manifest is None:
         raise ValueError(
             "no training data: set data.manifest (--manifest PATH), or run without arguments for the demo"
         )
-    else:
-        manifest = Path(config.manifest)
-        data_dir = Path(config.data_dir) if config.data_dir else manifest_data_dir(manifest)
+    manifest = Path(config.manifest)
+    data_dir = Path(config.data_dir) if config.data_dir else manifest_data_dir(manifest)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} (of manifest {manifest}) does not exist")
     frame = read_manifest(manifest)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir(manifest)
-    cache = build_cache(frame, data_dir, cache_dir, preprocess, rebuild=rebuild)
+    cache = build_cache(frame, data_dir, cache_dir, preprocess)
     train_rows, val_rows = split_rows(frame, config, unlabelled)
     train, val = _cached(cache, train_rows), _cached(cache, val_rows)
     train = label_subset(train, config.train_fraction)
@@ -100,12 +82,11 @@ def split_rows(
     diagnosis in their header) take part in neither unless ``unlabelled``."""
     if not unlabelled:
         frame = frame[frame["labelled"]]
-    held_out = set(config.val_folds) | set(config.test_folds)
     if config.train_folds is None:
-        train = frame[~frame["fold"].isin(held_out)]
+        train = select_folds(frame, (*config.val_folds, *config.test_folds), exclude=True)
     else:
-        train = frame[frame["fold"].isin(config.train_folds)]
-    return train, frame[frame["fold"].isin(config.val_folds)]
+        train = select_folds(frame, config.train_folds)
+    return train, select_folds(frame, config.val_folds)
 
 
 def label_subset(indices: np.ndarray, fraction: float) -> np.ndarray:
