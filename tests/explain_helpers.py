@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +26,6 @@ SMALL_CONFIG = LocalLeadAttentionConfig(
     dropout=0.0,
 )
 """A real network, small enough for tests: two stages (token strides 16 and 32), three blocks."""
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run with ``count`` torch threads. One thread keeps these small models fast on a shared CPU,
-    where a second thread mostly waits for a core."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def small_model(seed: int = 0) -> LocalLeadAttentionNet:
