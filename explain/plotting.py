@@ -109,6 +109,55 @@ def _configuration(pmecg: Any, layout: str, ecg: pd.DataFrame) -> tuple[Any, int
     return pmecg.template_factory(layout, ecg, leads_map=leads_map), LAYOUTS[layout]
 
 
+def _paper_trace(
+    pmecg: Any, record: Record, leads: Sequence[str], layout: str, start: float, seconds: float | None
+) -> tuple[pd.DataFrame, Any, slice]:
+    """The display trace of ``leads`` in the plotted window, the pmecg configuration of ``layout``
+    for them and the window (samples of the record)."""
+    ecg = pd.DataFrame(_display_signal(record, leads).T, columns=list(leads))
+    config, columns = _configuration(pmecg, layout, ecg)
+    window = _window(record, start, seconds, columns)
+    return ecg.iloc[window].reset_index(drop=True), config, window
+
+
+def _draw_paper(
+    pmecg: Any,
+    record: Record,
+    ecg: pd.DataFrame,
+    config: Any,
+    attention: Any,
+    rhythm_strip: str | None,
+    dpi: int,
+    information: Any = None,
+) -> Any:
+    """The pmecg figure of ``ecg`` on ECG paper with the overlay ``attention`` and, when
+    ``rhythm_strip`` names a lead, a rhythm strip of it."""
+    strip = None if rhythm_strip is None else pmecg.RhythmStripsConfig(ecg_data=ecg[[rhythm_strip]])
+    plotter = pmecg.ECGPlotter(speed=SPEED_MM_S, voltage=GAIN_MM_MV, print_information=True)
+    figure = plotter.plot(
+        ecg,
+        configuration=config,
+        sampling_frequency=float(record.fs),
+        show=False,
+        information=information,
+        attention_map=attention,
+        rhythm_strips=strip,
+    )
+    figure.set_dpi(dpi)
+    return figure
+
+
+def _detach(figure: Any) -> Any:
+    """``figure`` closed in pyplot, which then keeps no reference (drawing many figures does not
+    pile them up), with an Agg canvas of its own."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    plt.close(figure)
+    FigureCanvasAgg(figure)
+    return figure
+
+
 def _labels_line(record: Record) -> str:
     scored = [ABBREVIATIONS[k] for k in np.flatnonzero(record.labels)]
     other = len(record.dx) - len(scored)
@@ -187,9 +236,6 @@ def plot(
             f"({', '.join(checked.columns)}); pass another lead or None"
         )
     pmecg = _pmecg()
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     scaled = normalise(
         checked,
         scope=scope,
@@ -198,11 +244,7 @@ def plot(
         smooth_seconds=smooth_seconds,
         quantile=quantile,
     )
-    leads = list(scaled.columns)
-    ecg_all = pd.DataFrame(_display_signal(record, leads).T, columns=leads)
-    config, columns = _configuration(pmecg, layout, ecg_all)
-    window = _window(record, start, seconds, columns)
-    ecg = ecg_all.iloc[window].reset_index(drop=True)
+    ecg, config, window = _paper_trace(pmecg, record, list(scaled.columns), layout, start, seconds)
     overlay = scaled.iloc[window].reset_index(drop=True)
     values = overlay.to_numpy()
     finite = values[np.isfinite(values)]
@@ -214,10 +256,7 @@ def plot(
         overlay, kind, colour = overlay.abs(), "positive", _NEGATIVE_COLOUR
     elif kind == "positive" or finite.min() >= 0:
         kind, colour = "positive", _POSITIVE_COLOUR
-    strip_ecg = strip_map = None
-    if rhythm_strip is not None:
-        strip_ecg = pmecg.RhythmStripsConfig(ecg_data=ecg[[rhythm_strip]])
-        strip_map = overlay[[rhythm_strip]]
+    strip_map = None if rhythm_strip is None else overlay[[rhythm_strip]]
     overlay_classes = {
         "interval": pmecg.IntervalAttentionMap,
         "background": pmecg.BackgroundAttentionMap,
@@ -228,7 +267,6 @@ def plot(
     if style == "interval":
         options.update(max_attention_mV=_BAND_MV, alpha=0.5)
     attention = overlay_classes[style](overlay, **options)
-    plotter = pmecg.ECGPlotter(speed=SPEED_MM_S, voltage=GAIN_MM_MV, print_information=True)
     information = pmecg.ECGInformation(
         patient_name=record.name,
         age=None if record.age is None else int(round(record.age)),
@@ -236,25 +274,14 @@ def plot(
         filter="0.5 Hz high-pass (display)",
         machine_model=SCALE_NOTE,
     )
-    figure = plotter.plot(
-        ecg,
-        configuration=config,
-        sampling_frequency=float(record.fs),
-        show=False,
-        information=information,
-        attention_map=attention,
-        rhythm_strips=strip_ecg,
-    )
-    figure.set_dpi(dpi)
+    figure = _draw_paper(pmecg, record, ecg, config, attention, rhythm_strip, dpi, information)
     heading = title if title is not None else _title(record, frame, predictions)
     low = "-1" if kind == "signed" else "0"
     key = f"overlay: map scaled per {scope} to [{low}, 1], colour scale at right"
     if style == "interval":
         key += f"; band half-width {_BAND_MV:g} mV at 1"
     _true_scale(figure, f"{heading}\n{key}")
-    plt.close(figure)  # pyplot keeps no reference, so explaining many records does not pile up figures
-    FigureCanvasAgg(figure)
-    return figure
+    return _detach(figure)
 
 
 def save_figure(

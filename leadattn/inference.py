@@ -19,12 +19,13 @@ share a batch, with the model told each one's length so that padding cannot chan
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -89,6 +90,36 @@ COMPILE_HELP = (
     "run the model through torch.compile: auto (once a job is large enough to repay compiling), on, "
     "off; falls back to eager where compiling fails (default: auto)"
 )
+
+
+def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command-line options that set a :class:`Predictor` up: ``--window``, ``--hop``,
+    ``--batch-size``, ``--device`` and ``--compile`` (read back by :func:`predictor_options`)."""
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="window scored at once, in seconds (default: the checkpoint's validation window, 10 s)",
+    )
+    parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    parser.add_argument(
+        "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
+    )
+    parser.add_argument("--compile", choices=tuple(COMPILE_CHOICES), default="auto", help=COMPILE_HELP)
+
+
+def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :meth:`Predictor.from_checkpoint` given by the options of
+    :func:`add_predictor_arguments`; without ``--window`` the checkpoint's window applies."""
+    options: dict[str, Any] = {
+        "hop_seconds": args.hop,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "compile": COMPILE_CHOICES[args.compile],
+    }
+    if args.window is not None:
+        options["window_seconds"] = args.window
+    return options
 
 
 def compile_unavailable() -> str | None:

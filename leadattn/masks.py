@@ -107,6 +107,16 @@ class _Collator:
         return default_collate(list(items)), self.sample(len(items), patches)
 
     def sample(self, batch_size: int, patches: int, rng: np.random.Generator | None = None) -> MaskBatch:
+        """Masks for ``batch_size`` records of ``patches`` patches (per lead)."""
+        rng = rng or self.rng
+        self.check(patches)
+        return self._draw(batch_size, patches, rng)
+
+    def check(self, patches: int) -> None:
+        """An error when masks cannot be drawn for records of ``patches`` patches."""
+        raise NotImplementedError
+
+    def _draw(self, batch_size: int, patches: int, rng: np.random.Generator) -> MaskBatch:
         raise NotImplementedError
 
 
@@ -145,16 +155,17 @@ class MaskCollator(_Collator):
                 f"(use longer crops, smaller patches or smaller blocks)"
             )
 
-    def sample(self, batch_size: int, patches: int, rng: np.random.Generator | None = None) -> MaskBatch:
-        """Masks for ``batch_size`` records of ``patches`` patches."""
-        rng = rng or self.rng
-        self.check(patches)
-        keep = math.ceil(rng.uniform(self.min_keep_ratio, self.max_keep_ratio) * patches)
+    def _draw(self, batch_size: int, patches: int, rng: np.random.Generator) -> MaskBatch:
+        keep = self.keep_count(patches, rng)
         free = np.stack([self.free_patches(keep, patches, rng) for _ in range(batch_size)])
         positions = np.arange(patches)
         context = np.stack([positions[f] for f in free])
         targets = np.stack([positions[~f] for f in free])
         return MaskBatch(torch.from_numpy(context), torch.from_numpy(targets), patches)
+
+    def keep_count(self, patches: int, rng: np.random.Generator) -> int:
+        """A batch's number of context patches: ``ceil(r * patches)``, ``r`` drawn between the keep ratios."""
+        return math.ceil(rng.uniform(self.min_keep_ratio, self.max_keep_ratio) * patches)
 
     def free_patches(self, keep: int, patches: int, rng: np.random.Generator) -> np.ndarray:
         """Boolean ``[patches]``: True for the ``keep`` patches left after carving out masked blocks."""
@@ -226,10 +237,7 @@ class IJEPAMaskCollator(_Collator):
                 f"give context blocks of {smallest} patches at context_scale {self.context_scale[0]}"
             )
 
-    def sample(self, batch_size: int, patches: int, rng: np.random.Generator | None = None) -> MaskBatch:
-        """Masks for ``batch_size`` records of ``patches`` patches."""
-        rng = rng or self.rng
-        self.check(patches)
+    def _draw(self, batch_size: int, patches: int, rng: np.random.Generator) -> MaskBatch:
         pred = max(1, round(rng.uniform(*self.pred_scale) * patches))
         size = max(1, round(rng.uniform(*self.context_scale) * patches))
         contexts, targets = [], []
@@ -264,11 +272,11 @@ class IJEPAMaskCollator(_Collator):
                     f"context of fewer than {self.min_keep} patches after {self.max_tries} tries: "
                     f"only {constraints} of {len(blocks)} target blocks are removed from it",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
 
 
-class LeadTimeMaskCollator(_Collator):
+class LeadTimeMaskCollator(MaskCollator):
     """Lead-time block masks over (lead, patch) pairs.
 
     Per batch, one number of hidden leads ``h`` in ``[min_hidden_leads, max_hidden_leads]`` and one
@@ -287,31 +295,22 @@ class LeadTimeMaskCollator(_Collator):
         max_hidden_leads: int = 9,
         seed: int | None = None,
     ) -> None:
-        super().__init__(seed)
         if not 1 <= min_hidden_leads <= max_hidden_leads <= NUM_LEADS:
             raise MaskError(
                 f"hidden leads must satisfy 1 <= min_hidden_leads <= max_hidden_leads <= {NUM_LEADS}, "
                 f"got {min_hidden_leads}, {max_hidden_leads}"
             )
-        self.time = MaskCollator(patch_size, min_block_size, min_keep_ratio, max_keep_ratio)
-        self.patch_size = int(patch_size)
+        super().__init__(patch_size, min_block_size, min_keep_ratio, max_keep_ratio, seed)
         self.min_hidden_leads = int(min_hidden_leads)
         self.max_hidden_leads = int(max_hidden_leads)
 
-    def check(self, patches: int) -> None:
-        self.time.check(patches)
-
-    def sample(self, batch_size: int, patches: int, rng: np.random.Generator | None = None) -> MaskBatch:
-        """Masks for ``batch_size`` records of ``patches`` patches per lead."""
-        rng = rng or self.rng
-        self.check(patches)
-        t = self.time
+    def _draw(self, batch_size: int, patches: int, rng: np.random.Generator) -> MaskBatch:
         hidden = int(rng.integers(self.min_hidden_leads, self.max_hidden_leads + 1))
-        keep = math.ceil(rng.uniform(t.min_keep_ratio, t.max_keep_ratio) * patches)
+        keep = self.keep_count(patches, rng)
         contexts, targets = [], []
         for _ in range(batch_size):
             free = np.ones((NUM_LEADS, patches), dtype=bool)
-            free[rng.choice(NUM_LEADS, size=hidden, replace=False)] = t.free_patches(keep, patches, rng)
+            free[rng.choice(NUM_LEADS, size=hidden, replace=False)] = self.free_patches(keep, patches, rng)
             flat = free.reshape(-1)
             contexts.append(np.flatnonzero(flat))
             targets.append(np.flatnonzero(~flat))

@@ -24,7 +24,7 @@ from leadattn.data import RecordError, manifest_data_dir, read_manifest, read_re
 from leadattn.data.manifest import find_headers
 from leadattn.evaluation.challenge_format import export_outputs
 from leadattn.evaluation.predictions import predictions_frame, subset_name
-from leadattn.inference import COMPILE_CHOICES, COMPILE_HELP, LeadsSpec, Predictor
+from leadattn.inference import LeadsSpec, Predictor, add_predictor_arguments, predictor_options
 from leadattn.labels import ABBREVIATIONS
 
 
@@ -98,11 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--challenge-outputs", type=Path, help="also write one challenge output file per record here"
     )
-    parser.add_argument("--window", type=float, help="window in seconds (default: the checkpoint's, 10 s)")
-    parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
-    parser.add_argument("--compile", choices=tuple(COMPILE_CHOICES), default="auto", help=COMPILE_HELP)
+    add_predictor_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -111,14 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise ValueError(f"--out {args.out} is a folder: name the CSV file to write")
     leads = int(args.leads) if args.leads and args.leads.isdigit() else args.leads
-    options = {k: v for k, v in (("window_seconds", args.window), ("hop_seconds", args.hop)) if v is not None}
-    predictor = Predictor.from_checkpoint(
-        args.checkpoint,
-        args.device,
-        batch_size=args.batch_size,
-        compile=COMPILE_CHOICES[args.compile],
-        **options,
-    )
+    predictor = Predictor.from_checkpoint(args.checkpoint, **predictor_options(args))
     records = find_records(args.inputs)
     frame, skipped = predict_records(predictor, records, leads, progress=not args.quiet)
     for item in skipped:

@@ -46,3 +46,17 @@ def _torch_threads():
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (``pytest.mark.usefixtures("one_torch_thread")``): small
+    models are fast so on a shared CPU, where a second thread mostly waits for a core."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,10 +1,9 @@
-"""Small models, records and checkpoints shared by the explain tests."""
+"""Small models, records and checkpoints shared by the explain tests (checkpoints by other tests too)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,40 +29,39 @@ SMALL_CONFIG = LocalLeadAttentionConfig(
 """A real network, small enough for tests: two stages (token strides 16 and 32), three blocks."""
 
 
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run with ``count`` torch threads. One thread keeps these small models fast on a shared CPU,
-    where a second thread mostly waits for a core."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def small_model(seed: int = 0) -> LocalLeadAttentionNet:
     torch.manual_seed(seed)
     return LocalLeadAttentionNet(SMALL_CONFIG).eval()
 
 
+def checkpoint_payload(
+    config: LocalLeadAttentionConfig = SMALL_CONFIG, model: nn.Module | None = None, **changes: Any
+) -> dict[str, Any]:
+    """The contents of a checkpoint of ``model`` (default: a network of ``config`` drawn after
+    ``torch.manual_seed(0)``): default preprocessing, threshold 0.5 for every class, no training;
+    ``changes`` replace entries."""
+    if model is None:
+        torch.manual_seed(0)
+        model = LocalLeadAttentionNet(config)
+    payload = {
+        "model_config": config.to_dict(),
+        "model_state": model.state_dict(),
+        "preprocess": PreprocessConfig().to_dict(),
+        "classes": list(CLASS_KEYS),
+        "thresholds": [0.5] * NUM_CLASSES,
+        "train_config": {},
+        "epoch": 0,
+        "step": 0,
+        "metrics": {},
+    }
+    payload.update(changes)
+    return payload
+
+
 def write_checkpoint(path: Path, model: nn.Module | None = None, thresholds: float = 0.5) -> Path:
     """Save ``model`` (default: :func:`small_model`) as a leadattn checkpoint at ``path``."""
-    model = model or small_model()
-    return save_checkpoint(
-        path,
-        {
-            "model_config": SMALL_CONFIG.to_dict(),
-            "model_state": model.state_dict(),
-            "preprocess": PreprocessConfig().to_dict(),
-            "classes": list(CLASS_KEYS),
-            "thresholds": [thresholds] * NUM_CLASSES,
-            "train_config": {},
-            "epoch": 0,
-            "step": 0,
-            "metrics": {},
-        },
-    )
+    payload = checkpoint_payload(model=model or small_model(), thresholds=[thresholds] * NUM_CLASSES)
+    return save_checkpoint(path, payload)
 
 
 def make_record(

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from explain_helpers import checkpoint_payload
 
 from leadattn import metrics
 from leadattn.checkpoint import CheckpointError, save_checkpoint
@@ -31,45 +31,24 @@ from leadattn.evaluation.cli import main, register
 from leadattn.evaluation.predictions import SCORE_COLUMNS, prediction_arrays
 from leadattn.evaluation.report import split_warnings
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS, NUM_CLASSES, class_index
-from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.models import LocalLeadAttentionConfig
 
-
-def small_config() -> LocalLeadAttentionConfig:
-    """A two-stage network of a few thousand parameters: fast enough for every record in the tests."""
-    return LocalLeadAttentionConfig(
-        stem_channels=(8,),
-        stem_kernels=(7, 7),
-        stem_strides=(8, 8),
-        dims=(16, 16),
-        depths=(1, 1),
-        within_heads=(2, 2),
-        across_heads=(2, 2),
-        windows=(8, 8),
-    )
-
-
-def _payload(**changes) -> dict:
-    torch.manual_seed(0)
-    config = small_config()
-    model = LocalLeadAttentionNet(config)
-    payload = {
-        "model_config": config.to_dict(),
-        "model_state": model.state_dict(),
-        "preprocess": PreprocessConfig().to_dict(),
-        "classes": list(CLASS_KEYS),
-        "thresholds": [0.5] * NUM_CLASSES,
-        "train_config": {},
-        "epoch": 0,
-        "step": 0,
-        "metrics": {},
-    }
-    payload.update(changes)
-    return payload
+SMALL = LocalLeadAttentionConfig(
+    stem_channels=(8,),
+    stem_kernels=(7, 7),
+    stem_strides=(8, 8),
+    dims=(16, 16),
+    depths=(1, 1),
+    within_heads=(2, 2),
+    across_heads=(2, 2),
+    windows=(8, 8),
+)
+"""A two-stage network of a few thousand parameters: fast enough for every record in the tests."""
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.pt", _payload())
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.pt", checkpoint_payload(SMALL))
 
 
 @pytest.fixture(scope="module")
@@ -312,9 +291,14 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, checkpoint, records_manifes
     assert message.startswith("error: checkpoint") and "does not exist" in message
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert "cannot be read" in _error(capsys, [str(tmp_path / "junk.pt"), str(records_manifest), *out])
-    other = save_checkpoint(tmp_path / "other.pt", _payload(classes=list(reversed(CLASS_KEYS))))
+    other = save_checkpoint(
+        tmp_path / "other.pt", checkpoint_payload(SMALL, classes=list(reversed(CLASS_KEYS)))
+    )
     assert "other classes" in _error(capsys, [str(other), str(records_manifest), *out])
-    broken = save_checkpoint(tmp_path / "pre.pt", _payload(preprocess=PreprocessConfig(fs=-1.0).to_dict()))
+    broken = save_checkpoint(
+        tmp_path / "pre.pt",
+        checkpoint_payload(SMALL, preprocess=PreprocessConfig(fs=-1.0).to_dict()),
+    )
     assert "invalid sampling rate" in _error(capsys, [str(broken), str(records_manifest), *out])
     empty = str(_empty_fold(read_manifest(records_manifest)))
     argv = [str(checkpoint), str(records_manifest), "--folds", empty, *out]
@@ -367,7 +351,10 @@ def test_python_api_raises_the_checkpoint_error(tmp_path, sample_manifest):
 def test_each_subset_is_decided_with_its_own_thresholds_and_small_splits_warn(tmp_path, records_manifest):
     table = {"12": [0.0] * NUM_CLASSES, "6": [1.1] * NUM_CLASSES, "4": [1.1] * NUM_CLASSES}
     table.update({"3": [1.1] * NUM_CLASSES, "2": [0.0] * NUM_CLASSES})
-    path = save_checkpoint(tmp_path / "subsets.pt", _payload(thresholds=table, threshold_fallback=["PVC"]))
+    path = save_checkpoint(
+        tmp_path / "subsets.pt",
+        checkpoint_payload(SMALL, thresholds=table, threshold_fallback=["PVC"]),
+    )
     names = ["E07500", "JS20019", "HR06000"]
     report = evaluate(path, records_manifest, records=names, bootstrap=0, progress=False)
     _, _, outputs = prediction_arrays(report.predictions)

@@ -7,12 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
+from explain_helpers import OneLeadModel, make_record, small_model
 
 from explain.attention import AttentionExplainer, block_map, rollout_map
 from explain.frames import TIME_INDEX
 from leadattn.leads import LEADS
 from leadattn.models import BlockAttention, TokenGeometry
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LEAD_I, LEAD_II = LEADS.index("I"), LEADS.index("II")
 
@@ -22,12 +24,6 @@ def attention_frame(model, record, aggregate="mean", leads=None, **settings):
 
 
 MASK = np.array([lead in ("I", "II") for lead in LEADS])
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 def _block(within_keys, key_index, across_to, geometry):

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
+from explain_helpers import OneLeadModel, make_record, small_model
 from tests_paths import TEST_PTBXL
 
 from explain.attribution import (
@@ -36,14 +36,11 @@ def attribution_frame(model, record, target, method="integrated_gradients", lead
     return make_explainer(method, model, **options).explain(record, target, leads=leads)
 
 
-# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
-pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    # few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+    pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning"),
+]
 
 
 @pytest.fixture(scope="module")

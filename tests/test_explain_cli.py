@@ -12,21 +12,18 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
-from explain_helpers import make_record, small_model, torch_threads, write_checkpoint
+from explain_helpers import make_record, small_model, write_checkpoint
 
 from explain.cli import main
 from explain.export import export_record
 from leadattn.data import read_record
 from leadattn.labels import ABBREVIATIONS
 
-# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
-pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    # few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+    pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from explain_helpers import make_record, small_model, torch_threads, write_checkpoint
+from explain_helpers import make_record, small_model, write_checkpoint
 from sklearn.mixture import GaussianMixture
 
 from explain.cli import main as explain_main
@@ -50,13 +50,9 @@ from leadattn.data import PreprocessConfig, RecordError, prepare
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
 from leadattn.synth import generate_dataset, read_annotations
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 HAS_PMECG = importlib.util.find_spec("pmecg") is not None
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from explain_helpers import make_record, small_model, torch_threads
+from explain_helpers import make_record, small_model
 from torch import nn
 
 from explain.faithfulness import (
@@ -26,14 +26,11 @@ from leadattn.synth import generate_record, read_annotations
 II = LEADS.index("II")
 
 
-# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
-pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    # few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+    pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning"),
+]
 
 
 class RegionModel(nn.Module):

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.image
 import numpy as np
 import pytest
-from explain_helpers import OneLeadModel, make_record, small_model, torch_threads
+from explain_helpers import OneLeadModel, make_record, small_model
 from matplotlib.collections import LineCollection, PolyCollection
 
 from explain.attention import AttentionExplainer
@@ -20,14 +20,11 @@ from explain.frames import make_frame
 from explain.normalise import EmptyMapError
 from explain.plotting import PlotUnavailableError, plot, save_figure
 
-# few Integrated Gradients steps keep these tests fast; the maps need not be accurate
-pytestmark = pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    # few Integrated Gradients steps keep these tests fast; the maps need not be accurate
+    pytest.mark.filterwarnings("ignore::explain.attribution.ConvergenceWarning"),
+]
 
 
 def _pixels(figure) -> np.ndarray:

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from explain_helpers import checkpoint_payload
 
 from leadattn.checkpoint import save_checkpoint
 from leadattn.cli import main
-from leadattn.data import PreprocessConfig, read_record
+from leadattn.data import read_record
 from leadattn.evaluation.challenge_format import read_outputs
 from leadattn.inference import Predictor
-from leadattn.labels import CLASS_KEYS, NUM_CLASSES
-from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.labels import NUM_CLASSES
+from leadattn.models import LocalLeadAttentionConfig
 from leadattn.prediction import find_records, predict_records
 
 SMALL = LocalLeadAttentionConfig(
@@ -33,16 +33,11 @@ SMALL = LocalLeadAttentionConfig(
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = LocalLeadAttentionNet(SMALL)
-    payload = {
-        "model_config": SMALL.to_dict(),
-        "model_state": model.state_dict(),
-        "preprocess": PreprocessConfig().to_dict(),
-        "classes": list(CLASS_KEYS),
-        "thresholds": {str(n): [0.5] * NUM_CLASSES for n in (12, 6, 4, 3, 2)},
-        "train_config": {"data": {"val_crop_seconds": 5.0}},
-    }
+    payload = checkpoint_payload(
+        SMALL,
+        thresholds={str(n): [0.5] * NUM_CLASSES for n in (12, 6, 4, 3, 2)},
+        train_config={"data": {"val_crop_seconds": 5.0}},
+    )
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.pt", payload)
 
 

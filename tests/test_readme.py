@@ -13,12 +13,12 @@ from pathlib import Path
 
 import matplotlib
 import pytest
-import torch
+from explain_helpers import checkpoint_payload
 
 from leadattn.checkpoint import save_checkpoint
-from leadattn.data import PreprocessConfig, prepare
-from leadattn.labels import CLASS_KEYS, NUM_CLASSES
-from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.data import prepare
+from leadattn.labels import NUM_CLASSES
+from leadattn.models import LocalLeadAttentionConfig
 
 matplotlib.use("Agg")
 
@@ -40,15 +40,7 @@ SMALL = LocalLeadAttentionConfig(
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("readme")
-    torch.manual_seed(0)
-    payload = {
-        "model_config": SMALL.to_dict(),
-        "model_state": LocalLeadAttentionNet(SMALL).state_dict(),
-        "preprocess": PreprocessConfig().to_dict(),
-        "classes": list(CLASS_KEYS),
-        "thresholds": {str(n): [0.5] * NUM_CLASSES for n in (12, 6, 4, 3, 2)},
-        "train_config": {},
-    }
+    payload = checkpoint_payload(SMALL, thresholds={str(n): [0.5] * NUM_CLASSES for n in (12, 6, 4, 3, 2)})
     save_checkpoint(root / "runs" / "demo" / "best.pt", payload)
     (root / "path" / "to").mkdir(parents=True)
     for name, source in (("path/to/E00001", "E00001"), ("rec1", "E07500"), ("rec2", "JS20019")):

@@ -19,13 +19,11 @@ import pandas as pd
 from explain.clusters.assign import POOLED_COLUMN, RecordClusters
 from explain.inputs import as_record
 from explain.plotting import (
-    GAIN_MM_MV,
     LAYOUTS,
-    SPEED_MM_S,
-    _configuration,
-    _display_signal,
+    _detach,
+    _draw_paper,
+    _paper_trace,
     _pmecg,
-    _window,
 )
 from leadattn.data import Record
 
@@ -126,14 +124,9 @@ def plot_clusters(
             "pass another lead or None"
         )
     pmecg = _pmecg()
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.patches import Patch
 
-    ecg_all = pd.DataFrame(_display_signal(record, leads).T, columns=leads)
-    config, columns = _configuration(pmecg, layout, ecg_all)
-    window = _window(record, start, seconds, columns)
-    ecg = ecg_all.iloc[window].reset_index(drop=True)
+    ecg, config, window = _paper_trace(pmecg, record, leads, layout, start, seconds)
 
     def rows(frame: pd.DataFrame, fill: float) -> np.ndarray:
         values = frame.to_numpy(dtype=np.float64, na_value=np.nan)[window].T
@@ -146,21 +139,9 @@ def plot_clusters(
     codes = (np.arange(count * width).reshape(count, width) + 1) / (count * width + 1)
     code_frame = pd.DataFrame(codes.T, columns=leads)
     colours = cluster_colours(len(clusters.names))
-    strip_ecg = strip_codes = None
-    if rhythm_strip is not None:
-        strip_ecg = pmecg.RhythmStripsConfig(ecg_data=ecg[[rhythm_strip]])
-        strip_codes = code_frame[[rhythm_strip]]
+    strip_codes = None if rhythm_strip is None else code_frame[[rhythm_strip]]
     overlay = _overlay_class(pmecg)(code_frame, ids, entropy, colours, strip_codes)
-    plotter = pmecg.ECGPlotter(speed=SPEED_MM_S, voltage=GAIN_MM_MV, print_information=True)
-    figure = plotter.plot(
-        ecg,
-        configuration=config,
-        sampling_frequency=float(record.fs),
-        show=False,
-        attention_map=overlay,
-        rhythm_strips=strip_ecg,
-    )
-    figure.set_dpi(dpi)
+    figure = _draw_paper(pmecg, record, ecg, config, overlay, rhythm_strip, dpi)
     if title is None:
         view = "per timestamp" if pooled else "per lead"
         blocks = ", ".join(map(str, ids_frame.attrs.get("blocks", [])))
@@ -182,9 +163,7 @@ def plot_clusters(
         frameon=False,
         bbox_to_anchor=(0.5, 0.0),
     )
-    plt.close(figure)
-    FigureCanvasAgg(figure)
-    return figure
+    return _detach(figure)
 
 
 def plot_class_table(table: pd.DataFrame, names: list[str], min_records: int = 1) -> Any:
