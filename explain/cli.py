@@ -19,7 +19,7 @@ from explain.explainer import EXPLAINERS, explainer_class
 from explain.export import check_output_folder, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
 from leadattn.checkpoint import load_model
-from leadattn.errors import run_cli
+from leadattn.cli import add_command, run_standalone
 
 
 def _names(text: str) -> list[str]:
@@ -29,19 +29,11 @@ def _names(text: str) -> list[str]:
 DESCRIPTION = "Explain one ECG record: attention and attribution maps, figures and predictions."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leadattn-explain", description=DESCRIPTION)
-    add_arguments(parser)
-    return parser
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``explain`` to the ``leadattn`` command (through the ``leadattn.commands`` entry point)."""
-    parser = subparsers.add_parser(
-        "explain", help="explain one record with a checkpoint", description=DESCRIPTION
+    add_command(
+        subparsers, "explain", "explain one record with a checkpoint", DESCRIPTION, add_arguments, run
     )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,8 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; bad input prints one line naming the problem and returns 2."""
-    args = build_parser().parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_standalone("leadattn-explain", DESCRIPTION, add_arguments, run, argv)
 
 
 def run(args: argparse.Namespace) -> int:

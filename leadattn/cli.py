@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from leadattn import __version__
@@ -23,6 +24,49 @@ _MODULES = (
     "leadattn.evaluation.cli",
     "leadattn.prediction",
 )
+
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    arguments: Arguments,
+    run: Run,
+    epilog: str | None = None,
+    formatter: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter,
+) -> None:
+    """Add subcommand ``name`` to ``leadattn``: its line in ``leadattn --help``, its own help (the
+    description, options and examples) and the function it runs."""
+    parser = subparsers.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=formatter
+    )
+    arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run_standalone(
+    prog: str,
+    description: str,
+    arguments: Arguments,
+    run: Run,
+    argv: Sequence[str] | None,
+    epilog: str | None = None,
+) -> int:
+    """A subcommand as a console script of its own (``leadattn-train``, ``train.py``, ...)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arguments(parser)
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from leadattn.cli import add_command
 from leadattn.data import RecordError, manifest_data_dir, read_manifest, read_record
 from leadattn.data.manifest import find_headers
 from leadattn.evaluation.challenge_format import export_outputs
@@ -80,13 +81,20 @@ def predict_records(
     return frame, skipped
 
 
+DESCRIPTION = (
+    "Classify records with a checkpoint: one CSV row of probabilities and decisions per record, "
+    "optionally the challenge's output files. Records without a diagnosis are fine."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "predict",
-        help="classify records (labelled or not) with a trained model",
-        description="Classify records with a checkpoint: one CSV row of probabilities and decisions per "
-        "record, optionally the challenge's output files. Records without a diagnosis are fine.",
-    )
+    """Add ``predict`` to the ``leadattn`` command."""
+    summary = "classify records (labelled or not) with a trained model"
+    add_command(subparsers, "predict", summary, DESCRIPTION, add_arguments, run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``predict``."""
     parser.add_argument("checkpoint", type=Path, help="checkpoint written by training (best.pt)")
     parser.add_argument("inputs", nargs="+", type=Path, help="records, folders of records or manifest CSVs")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write the predictions to")
@@ -100,7 +108,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_predictor_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -146,6 +146,7 @@ def build_cache(
     cache_dir: str | Path,
     config: PreprocessConfig = PreprocessConfig(),
     workers: int | None = None,
+    rebuild: bool = False,
 ) -> SignalCache:
     """Preprocess every record of a manifest into ``cache_dir`` (reused when already current).
 
@@ -153,7 +154,7 @@ def build_cache(
     """
     frame = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
     cache_dir = Path(cache_dir)
-    if cache_is_current(cache_dir, frame, config):
+    if not rebuild and cache_is_current(cache_dir, frame, config):
         return SignalCache(cache_dir)
     tmp = cache_dir.with_name(cache_dir.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from leadattn.cli import add_command
 from leadattn.data.cache import build_cache, default_cache_dir
 from leadattn.data.manifest import manifest_data_dir, prepare
 from leadattn.data.preprocess import NORMALISATIONS, PreprocessConfig
@@ -57,18 +58,29 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+PREPARE = (
+    "Scan a folder of challenge records (recursively) into a manifest CSV: one row per readable record "
+    "with its source, rate, length, leads, diagnoses, labels and a fold 0-9. Copies of one signal, and a "
+    "patient's records with --patients, share a fold. Unreadable records are skipped and listed in "
+    "MANIFEST.errors.csv."
+)
+CACHE = (
+    "Read, resample, filter and normalise every record of a manifest once into one memory-mapped float32 "
+    "file that training reads. The cache remembers its preprocessing and the manifest's digest and is "
+    "rebuilt when either changes."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` and ``cache`` subcommands."""
     formatter = argparse.ArgumentDefaultsHelpFormatter
-    p = subparsers.add_parser(
-        "prepare",
-        help="scan a data directory into a manifest with folds",
-        description="Scan a folder of challenge records (recursively) into a manifest CSV: one row per "
-        "readable record with its source, rate, length, leads, diagnoses, labels and a fold 0-9. Copies "
-        "of one signal, and a patient's records with --patients, share a fold. Unreadable records are "
-        "skipped and listed in MANIFEST.errors.csv.",
-        formatter_class=formatter,
-    )
+    summary = "scan a data directory into a manifest with folds"
+    add_command(subparsers, "prepare", summary, PREPARE, _prepare_arguments, _prepare, formatter=formatter)
+    summary = "preprocess a manifest's records into a memory-mapped cache"
+    add_command(subparsers, "cache", summary, CACHE, _cache_arguments, _cache, formatter=formatter)
+
+
+def _prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", type=Path, help="folder holding .hea/.mat records (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -82,17 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--patient-column", default="patient", help="patient column of --patients (PTB-XL: patient_id)"
     )
-    p.set_defaults(func=_prepare)
 
+
+def _cache_arguments(c: argparse.ArgumentParser) -> None:
     defaults = PreprocessConfig()
-    c = subparsers.add_parser(
-        "cache",
-        help="preprocess a manifest's records into a memory-mapped cache",
-        description="Read, resample, filter and normalise every record of a manifest once into one "
-        "memory-mapped float32 file that training reads. The cache remembers its preprocessing and the "
-        "manifest's digest and is rebuilt when either changes.",
-        formatter_class=formatter,
-    )
     c.add_argument("manifest", type=Path, help="manifest CSV written by `leadattn prepare`")
     c.add_argument(
         "--data-dir",
@@ -118,4 +123,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="truncate longer records")
     c.add_argument("--rebuild", action="store_true", help="rebuild even when the cache is current")
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    c.set_defaults(func=_cache)

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from leadattn import metrics
-from leadattn.errors import run_cli
+from leadattn.cli import add_command, run_standalone
 from leadattn.evaluation.challenge_format import score_outputs
 from leadattn.evaluation.evaluate import DEFAULT_SUBSETS, evaluate
 from leadattn.evaluation.report import METRIC_TITLES
-from leadattn.inference import COMPILE_CHOICES, COMPILE_HELP
+from leadattn.inference import add_predictor_arguments, predictor_options
 from leadattn.labels import ABBREVIATIONS
 
 
@@ -53,16 +53,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0: none)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
-    parser.add_argument(
-        "--window",
-        type=float,
-        help="window scored at once, in seconds (default: the checkpoint's validation window, 10 s)",
-    )
-    parser.add_argument("--hop", type=float, help="step between windows in seconds (default: half a window)")
     parser.add_argument("--combine", choices=("mean", "max"), default="mean", help="how windows are combined")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
-    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ...")
-    parser.add_argument("--compile", choices=tuple(COMPILE_CHOICES), default="auto", help=COMPILE_HELP)
+    add_predictor_arguments(parser)
     parser.add_argument(
         "--challenge-outputs",
         action="store_true",
@@ -88,14 +80,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         bootstrap=args.bootstrap,
         seed=args.seed,
-        window_seconds=args.window,
-        hop_seconds=args.hop,
         combine=args.combine,
-        batch_size=args.batch_size,
-        device=args.device,
         challenge_outputs=args.challenge_outputs,
         progress=not args.quiet,
-        compile=COMPILE_CHOICES[args.compile],
+        **predictor_options(args),
     )
     head = report.headline
     print(f"{head.records} records scored, {len(report.skipped)} skipped ({report.info['split']})")
@@ -126,33 +114,34 @@ def run_score_outputs(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate`` and ``score-outputs`` to the ``leadattn`` command."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score a checkpoint on a manifest split and write a report",
-        description="Run a checkpoint over whole records of a manifest split under each lead subset and "
-        "write predictions.csv, report.json, report.md and figures to --out.",
-    )
-    add_evaluate_arguments(parser)
-    parser.set_defaults(func=run_evaluate)
-
-    parser = subparsers.add_parser(
-        "score-outputs",
-        help="score challenge-format output files against label headers",
-        description="Score a folder of challenge output CSVs (#RECORD, codes, binary outputs, scores) "
-        "against the #Dx lines of the .hea files of a label folder, as the 2021 challenge scores them.",
-    )
+def add_score_outputs_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``score-outputs``."""
     parser.add_argument("output_dir", type=Path, help="folder of <record>.csv output files")
     parser.add_argument("label_dir", type=Path, help="folder of <record>.hea files with #Dx lines")
     parser.add_argument("--class-scores", action="store_true", help="also print per-class scores")
     parser.add_argument("--json", type=Path, help="write all scores to this JSON file")
-    parser.set_defaults(func=run_score_outputs)
+
+
+EVALUATE = (
+    "Run a checkpoint over whole records of a manifest split under each lead subset and write "
+    "predictions.csv, report.json, report.md and figures to --out."
+)
+SCORE_OUTPUTS = (
+    "Score a folder of challenge output CSVs (#RECORD, codes, binary outputs, scores) against the #Dx "
+    "lines of the .hea files of a label folder, as the 2021 challenge scores them."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` and ``score-outputs`` to the ``leadattn`` command."""
+    summary = "score a checkpoint on a manifest split and write a report"
+    add_command(subparsers, "evaluate", summary, EVALUATE, add_evaluate_arguments, run_evaluate)
+    summary = "score challenge-format output files against label headers"
+    add_command(
+        subparsers, "score-outputs", summary, SCORE_OUTPUTS, add_score_outputs_arguments, run_score_outputs
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """``leadattn-evaluate`` and ``evaluate.py``: the ``evaluate`` subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="leadattn-evaluate", description=evaluate.__doc__.splitlines()[0])
-    add_evaluate_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: run_evaluate(args))
+    return run_standalone("leadattn-evaluate", EVALUATE, add_evaluate_arguments, run_evaluate, argv)

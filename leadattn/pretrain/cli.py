@@ -11,6 +11,7 @@ import os
 
 import yaml
 
+from leadattn.cli import add_command
 from leadattn.pretrain.config import PretrainConfig
 from leadattn.pretrain.loop import pretrain
 from leadattn.training.cli import add_run_arguments, flag_overrides
@@ -66,12 +67,5 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``pretrain`` to the ``leadattn`` command."""
-    parser = subparsers.add_parser(
-        "pretrain",
-        help="self-supervised JEPA pretraining of the encoder (labels unused)",
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_run_arguments(parser)
-    parser.set_defaults(func=run_pretrain)
+    summary = "self-supervised JEPA pretraining of the encoder (labels unused)"
+    add_command(subparsers, "pretrain", summary, DESCRIPTION, add_run_arguments, run_pretrain, EXAMPLES)

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from leadattn.cli import add_command
 from leadattn.data.records import read_header
 from leadattn.labels import decode
 from leadattn.synth.classes import LABEL_NOISE
@@ -47,16 +48,19 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = (
+    "Generate synthetic 12-lead ECGs with known labels and annotated wave boundaries. Without OUT_DIR "
+    "the cached demo set is created (if needed) and its folder printed."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo-data`` subcommand."""
-    p = subparsers.add_parser(
-        "demo-data",
-        help="generate labelled synthetic 12-lead records (WFDB .hea + .mat, and .json annotations)",
-        description=(
-            "Generate synthetic 12-lead ECGs with known labels and annotated wave boundaries. Without "
-            "OUT_DIR the cached demo set is created (if needed) and its folder printed."
-        ),
-    )
+    summary = "generate labelled synthetic 12-lead records (WFDB .hea + .mat, and .json annotations)"
+    add_command(subparsers, "demo-data", summary, DESCRIPTION, _arguments, _demo_data)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR")
     p.add_argument("--n", type=int, default=DEMO_RECORDS, help="number of records")
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="random seed (same seed, same records)")
@@ -72,4 +76,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cache-root", type=Path, default=None, help="cache folder for the demo set (without OUT_DIR)"
     )
-    p.set_defaults(func=_demo_data)

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from leadattn.cli import add_command, run_standalone
 from leadattn.config import parse_overrides
 from leadattn.data import read_manifest, select_folds
-from leadattn.errors import run_cli
 from leadattn.synth import demo_manifest
 from leadattn.training.config import TrainConfig, bundled_config, load_config
 from leadattn.training.loop import RunResult, train
@@ -184,25 +184,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` to the ``leadattn`` command."""
-    parser = subparsers.add_parser(
-        "train",
-        help="train a lead-attention model (no arguments: the demo)",
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run_train)
+    summary = "train a lead-attention model (no arguments: the demo)"
+    add_command(subparsers, "train", summary, DESCRIPTION, add_arguments, run_train, EXAMPLES)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``leadattn-train`` and ``train.py``."""
-    parser = argparse.ArgumentParser(
-        prog="leadattn-train",
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_cli(lambda: run_train(args))
+    return run_standalone("leadattn-train", DESCRIPTION, add_arguments, run_train, argv, EXAMPLES)
