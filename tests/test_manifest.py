@@ -213,3 +213,7 @@ def test_select_folds(sample_manifest):
     frame = read_manifest(sample_manifest)
     chosen = select_folds(frame, [0, 1])
     assert set(chosen["fold"]) <= {0, 1} and len(chosen) == int(frame["fold"].isin([0, 1]).sum())
+    rest = select_folds(frame, [0, 1], exclude=True)
+    assert len(rest) + len(chosen) == len(frame) and not set(rest["fold"]) & {0, 1}
+    with pytest.raises(ValueError, match=r"fold\(s\) \[10\] do not exist"):
+        select_folds(frame, [10])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from functools import cache
 
 import numpy as np
@@ -17,7 +18,7 @@ import scipy.io
 import wfdb
 from scipy.signal import butter, filtfilt, find_peaks, welch
 
-from leadattn.data import prepare, read_record
+from leadattn.data import default_cache_dir, prepare, read_manifest, read_record
 from leadattn.labels import class_index
 from leadattn.leads import LEADS
 from leadattn.synth import (
@@ -27,6 +28,7 @@ from leadattn.synth import (
     RANGES,
     class_code,
     demo_data_dir,
+    demo_manifest,
     ensure_demo_data,
     generate_dataset,
     generate_record,
@@ -613,3 +615,19 @@ def test_other_rates_and_lengths(tmp_path):
     assert read_record(hea).fs == 250
     with pytest.raises(ValueError, match="SYN00001: a 1 s record at .* too short for a premature beat"):
         generate_record(2, ("SB", "PVC"), seconds=1)  # 46 bpm: one beat and a half
+
+
+def test_demo_manifest_is_prepared_once_and_a_stale_cache_goes(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADATTN_HOME", str(tmp_path / "home"))
+    manifest = demo_manifest(n=4, seed=1)
+    assert manifest == demo_data_dir(n=4, seed=1).with_name("4_1.csv")
+    assert len(read_manifest(manifest)) == 4
+    stale = default_cache_dir(manifest)
+    stale.mkdir()
+    written = manifest.stat().st_mtime_ns
+    assert demo_manifest(n=4, seed=1) == manifest and manifest.stat().st_mtime_ns == written
+    assert stale.exists()  # a current manifest keeps its cache
+    os.utime(demo_data_dir(n=4, seed=1) / "COMPLETE.json")  # records newer than the manifest
+    os.utime(manifest, (0, 0))
+    demo_manifest(n=4, seed=1)
+    assert not stale.exists() and manifest.stat().st_mtime_ns != 0

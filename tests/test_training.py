@@ -18,14 +18,17 @@ import yaml
 from leadattn.checkpoint import CheckpointError, load_checkpoint, load_model
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
+from leadattn.models import LocalLeadAttentionNet
 from leadattn.training import (
     Augmenter,
     ConfigError,
     EpochSampler,
+    Optimiser,
     TrainConfig,
     TrainingError,
     apply_overrides,
     bundled_config,
+    classifier_step,
     load_config,
     train,
 )
@@ -429,3 +432,20 @@ def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainCo
     assert int(row["val_records"]) == 7  # validation gathered from both ranks
     assert math.isfinite(float(row["val_loss"]))
     assert load_checkpoint(out / "last.pt")["world"] == 2
+
+
+def test_the_public_step_learns_and_its_state_resumes_an_optimiser() -> None:
+    torch.manual_seed(0)
+    config = TrainConfig.from_dict(TINY)
+    model = LocalLeadAttentionNet(config.model)
+    optim = config.optim.replace({"warmup_epochs": 0.0})
+    optimiser = Optimiser(model, optim, steps_per_epoch=4, device=torch.device("cpu"), amp="off")
+    x = torch.randn(4, 12, 250)
+    batch = (x, torch.ones(4, 12, dtype=torch.bool), torch.full((4,), 250), torch.zeros(4, 26))
+    criterion = torch.nn.BCEWithLogitsLoss()
+    losses = [float(classifier_step(model, criterion, optimiser, batch)) for _ in range(6)]
+    assert losses[-1] < losses[0] and all(math.isfinite(v) for v in losses)
+    assert optimiser.lr < optim.lr  # the schedule moved once per step
+    copy = Optimiser(LocalLeadAttentionNet(config.model), optim, 4, torch.device("cpu"), "off")
+    copy.load_state_dict(optimiser.state_dict())
+    assert copy.lr == optimiser.lr and copy.scheduler.last_epoch == 6

@@ -20,6 +20,7 @@ from leadattn.training.dataset import CropDataset, Splits, load_splits
 from leadattn.training.loop import RunResult, TrainingError, train
 from leadattn.training.resume import run_config
 from leadattn.training.sampler import EpochSampler, rare_class_weights
+from leadattn.training.step import Optimiser, classifier_step
 
 __all__ = [
     "AugmentConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "DataConfig",
     "EpochSampler",
     "LossConfig",
+    "Optimiser",
     "OptimConfig",
     "RunConfig",
     "RunResult",
@@ -37,6 +39,7 @@ __all__ = [
     "TrainingError",
     "apply_overrides",
     "bundled_config",
+    "classifier_step",
     "load_config",
     "load_splits",
     "rare_class_weights",
