@@ -383,7 +383,8 @@ def test_cli_resolves_flags_and_reports_errors(
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["optim"]["epochs"] == 3 and printed["optim"]["lr"] == 1e-4
     assert main(["--print-config"]) == 0
-    assert yaml.safe_load(capsys.readouterr().out)["data"]["demo"] is True
+    demo = yaml.safe_load(capsys.readouterr().out)  # the demo's manifest is made only when it trains
+    assert demo["run"]["out"] == "runs/demo" and demo["data"]["manifest"] is None
 
     out = tmp_path / "cli-run"
     assert main(["--config", str(config_file), "--epochs", "1", "--out", str(out)]) == 0
