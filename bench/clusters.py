@@ -52,7 +52,7 @@ from explain.clusters import (  # noqa: E402
     summarise_signals,
     surrogate,
 )
-from explain.clusters.cli import _ints  # noqa: E402
+from explain.clusters.cli import _ints, _sources  # noqa: E402
 from explain.inputs import prepare_input  # noqa: E402
 from leadattn.checkpoint import LoadedModel, load_model  # noqa: E402
 from leadattn.data import PreprocessConfig, read_manifest, read_record  # noqa: E402
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--fit-folds", type=_ints, default=list(range(8)))
     parser.add_argument("--test-folds", type=_ints, default=[9])
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--blocks", type=_ints, default=None)
+    parser.add_argument("--blocks", type=_sources, default=None, help="e.g. -1, 0,1 or stem.0,-1")
     parser.add_argument("--method", default="gmm")
     parser.add_argument("--pca", type=int, default=16)
     parser.add_argument("--max-vectors", type=int, default=DEFAULT_MAX_VECTORS)
