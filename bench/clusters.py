@@ -7,8 +7,10 @@ For each view (per lead, per timestamp): token vectors of the fit folds are coll
 forward pass with hooks) and clustered; every record of the manifest is then described by its
 cluster proportions; a surrogate forest (one per class) is trained on the records outside the test
 folds to reproduce the network's predicted labels and scored on the test folds, next to the network.
-On records with annotation side files (the demo set), the clusters' landmark composition, NMI and
-QRS purity are measured on the test folds. Speed: seconds for the forward passes and for the fit;
+The same forests are also trained on the network's probabilities (a surrogate that learns how sure
+the network is) and, as a reference that is not a surrogate, on the true labels. On records with
+annotation side files (the demo set), the clusters' landmark composition, NMI and QRS purity are
+measured on the test folds. Speed: seconds for the forward passes and for the fit;
 seconds per record beyond the forward pass; peak resident memory of the process. Any checkpoint and
 manifest work (e.g. a PTB-XL model); landmarks are skipped for records without side files.
 
@@ -112,6 +114,17 @@ def run_view(args, loaded, view: str, fit_signals, all_signals, folds, test_path
     )
     out["surrogate"] = result.summary
     out["surrogate_table"] = result.table.round(4).to_dict("index")
+    for target in ("probabilities", "labels"):
+        other = surrogate(
+            summary.features(),
+            summary.probabilities,
+            loaded.thresholds["12"],
+            summary.labels,
+            test=test,
+            seed=args.seed,
+            target=target,
+        )
+        out[f"forest_on_{target}"] = other.summary
     per_class = class_table(
         summary.record_proportions[test], summary.entropy[test], summary.labels[test], clusters.names
     )
@@ -248,6 +261,14 @@ def report(results: dict, args) -> None:
         (
             "surrogate macro F (network)",
             lambda r: f"{r['surrogate']['f_measure']:.3f} ({r['surrogate']['network_f_measure']:.3f})",
+        ),
+        (
+            "surrogate on the network's probabilities: agreement, macro AUROC",
+            lambda r: "{agreement:.3f}, {auroc:.3f}".format(**r["forest_on_probabilities"]),
+        ),
+        (
+            "reference forest on the true labels (not a surrogate): macro AUROC",
+            lambda r: f"{r['forest_on_labels']['auroc']:.3f}",
         ),
     ]
     if "nmi" in lead:

@@ -373,6 +373,26 @@ def test_surrogate_agrees_when_the_features_carry_the_predictions():
         surrogate(features, probabilities, np.full(NUM_CLASSES, 0.5), labels, test=np.ones(60, bool))
 
 
+def test_surrogate_targets_probabilities_or_true_labels():
+    rng = np.random.default_rng(1)
+    features = rng.random((80, 3))
+    probabilities = features[:, np.arange(NUM_CLASSES) % 3]  # the network's output is one feature
+    thresholds = np.full(NUM_CLASSES, 0.7)
+    labels = features[:, (np.arange(NUM_CLASSES) + 1) % 3] > 0.5  # the truth is another one
+    test = np.arange(80) % 4 == 0
+    soft = surrogate(
+        features, probabilities, thresholds, labels, test=test, n_estimators=15, target="probabilities"
+    )
+    assert np.abs(soft.probabilities - probabilities[test]).max() < 0.15  # it regresses the outputs
+    assert soft.summary["agreement"] > 0.9  # and says yes where they reach the network's thresholds
+    truth = surrogate(
+        features, probabilities, thresholds, labels, test=test, n_estimators=15, target="labels"
+    )
+    assert truth.summary["auroc"] > 0.9 > soft.summary["auroc"]
+    with pytest.raises(ValueError, match="target must be one of"):
+        surrogate(features, probabilities, thresholds, labels, test=test, target="truth")
+
+
 def test_landmarks_label_samples_and_score_a_perfect_clustering(demo):
     _, paths = demo
     notes = [read_annotations(p) for p in paths[:4]]
