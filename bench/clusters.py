@@ -7,8 +7,10 @@ For each view (per lead, per timestamp): token vectors of the fit folds are coll
 forward pass with hooks) and clustered; every record of the manifest is then described by its
 cluster proportions; a surrogate forest (one per class) is trained on the records outside the test
 folds to reproduce the network's predicted labels and scored on the test folds, next to the network.
-On records with annotation side files (the demo set), the clusters' landmark composition, NMI and
-QRS purity are measured on the test folds. Speed: seconds for the forward passes and for the fit;
+The same forests are also trained on the network's probabilities (a surrogate that learns how sure
+the network is) and, as a reference that is not a surrogate, on the true labels. On records with
+annotation side files (the demo set), the clusters' landmark composition, NMI and QRS purity are
+measured on the test folds. Speed: seconds for the forward passes and for the fit;
 seconds per record beyond the forward pass; peak resident memory of the process. Any checkpoint and
 manifest work (e.g. a PTB-XL model); landmarks are skipped for records without side files.
 
@@ -52,7 +54,7 @@ from explain.clusters import (  # noqa: E402
     summarise_signals,
     surrogate,
 )
-from explain.clusters.cli import _ints  # noqa: E402
+from explain.clusters.cli import _ints, _sources  # noqa: E402
 from explain.inputs import prepare_input  # noqa: E402
 from leadattn.checkpoint import LoadedModel, load_model  # noqa: E402
 from leadattn.data import PreprocessConfig, read_manifest, read_record  # noqa: E402
@@ -112,6 +114,17 @@ def run_view(args, loaded, view: str, fit_signals, all_signals, folds, test_path
     )
     out["surrogate"] = result.summary
     out["surrogate_table"] = result.table.round(4).to_dict("index")
+    for target in ("probabilities", "labels"):
+        other = surrogate(
+            summary.features(),
+            summary.probabilities,
+            loaded.thresholds["12"],
+            summary.labels,
+            test=test,
+            seed=args.seed,
+            target=target,
+        )
+        out[f"forest_on_{target}"] = other.summary
     per_class = class_table(
         summary.record_proportions[test], summary.entropy[test], summary.labels[test], clusters.names
     )
@@ -179,7 +192,7 @@ def main() -> None:
     parser.add_argument("--fit-folds", type=_ints, default=list(range(8)))
     parser.add_argument("--test-folds", type=_ints, default=[9])
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--blocks", type=_ints, default=None)
+    parser.add_argument("--blocks", type=_sources, default=None, help="e.g. -1, 0,1 or stem.0,-1")
     parser.add_argument("--method", default="gmm")
     parser.add_argument("--pca", type=int, default=16)
     parser.add_argument("--max-vectors", type=int, default=DEFAULT_MAX_VECTORS)
@@ -248,6 +261,14 @@ def report(results: dict, args) -> None:
         (
             "surrogate macro F (network)",
             lambda r: f"{r['surrogate']['f_measure']:.3f} ({r['surrogate']['network_f_measure']:.3f})",
+        ),
+        (
+            "surrogate on the network's probabilities: agreement, macro AUROC",
+            lambda r: "{agreement:.3f}, {auroc:.3f}".format(**r["forest_on_probabilities"]),
+        ),
+        (
+            "reference forest on the true labels (not a surrogate): macro AUROC",
+            lambda r: f"{r['forest_on_labels']['auroc']:.3f}",
         ),
     ]
     if "nmi" in lead:

@@ -145,6 +145,63 @@ def test_blocks_resolve_to_the_last_stage_and_reject_missing_ones():
         resolve_blocks(model, [2, -1])
 
 
+def test_a_stem_layer_gives_vectors_at_its_own_spacing():
+    model = small_model()
+    x = torch.randn(2, 12, 2000)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    batch = token_batch(model, x, mask, ("stem.0",))
+    assert batch.geometry == model.stem.geometry(2000, layers=1)
+    assert batch.geometry.stride == 4 and batch.features.shape == (2, 12, 500, 8)
+    with torch.no_grad():
+        layer = model.stem.layers[0](x)  # the first convolution, before its normalisation
+    expected = layer.reshape(2, 12, 8, 500).transpose(2, 3).numpy()
+    np.testing.assert_allclose(batch.features, expected, rtol=1e-5, atol=1e-6)
+    last = token_batch(model, x, mask, ("stem.1",))
+    assert last.geometry == model.stem.geometry(2000) and last.features.shape == (2, 12, 125, 16)
+    assert all(not m._forward_hooks for m in model.stem.layers)
+
+
+def test_stem_and_block_vectors_meet_on_the_stem_grid_by_nearest_centre():
+    model = small_model()
+    x = torch.randn(1, 12, 2000)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    both = token_batch(model, x, mask, ("stem.0", 0))
+    block = token_batch(model, x, mask, (0,)).features
+    assert both.geometry.stride == 4 and both.features.shape == (1, 12, 500, 8 + 16)
+    # stem.0 token centres lie at sample 4n, block-0 token centres at 16m: stem token n takes block
+    # token n / 4 rounded (ties to the later), the last one clipped to the 125 block tokens
+    aligned = both.features[..., 8:]
+    for n, m in [(0, 0), (1, 0), (2, 1), (5, 1), (6, 2), (499, 124)]:
+        np.testing.assert_array_equal(aligned[:, :, n], block[:, :, m])
+
+
+def test_token_sources_resolve_stem_layers_and_reject_unknown_names():
+    model = small_model()
+    assert resolve_blocks(model, [-1, "stem.1", "0", " stem.0 "]) == ("stem.0", "stem.1", 0, 2)
+    with pytest.raises(ValueError, match=r"stem layer 'stem.2' does not exist: the stem has 2 layers"):
+        resolve_blocks(model, ["stem.2"])
+    with pytest.raises(ValueError, match=r"unknown token source 'stem1': give a block index \(0..2"):
+        resolve_blocks(model, ["stem1"])
+    with pytest.raises(ValueError, match="stem layer 'stem.x' does not exist"):
+        resolve_blocks(model, ["stem.x"])
+    with pytest.raises(ValueError, match="name a block twice"):
+        resolve_blocks(model, ["stem.0", "stem.00"])
+    with pytest.raises(TypeError, match="block indices or 'stem.i'"):
+        resolve_blocks(model, [1.0])
+
+
+def test_clusters_of_a_stem_layer_fit_save_and_segment_a_record(loaded, demo, tmp_path):
+    manifest, records = demo
+    signals = SignalSet.from_manifest(manifest, loaded.preprocess)
+    clusters = fit_clusters(loaded, signals, 3, blocks=["stem.0", -1], pca=8, max_vectors=5000)
+    assert clusters.blocks == ("stem.0", 2) and clusters.dim == 8 + 16
+    again = ClusterModel.load(clusters.save(tmp_path / "stem.npz"))
+    assert again.blocks == ("stem.0", 2)
+    found = record_clusters(loaded, again, records[0])
+    assert found.ids.attrs["blocks"] == ["stem.0", 2]
+    assert found.ids.notna().all().all() and found.proportions.notna().all().all()
+
+
 def _blobs(seed: int = 0) -> TokenSample:
     rng = np.random.default_rng(seed)
     centres = np.array([[0.0] * 6, [6.0] * 6, [0.0, 6, 0, 6, 0, 6]])
@@ -312,6 +369,26 @@ def test_surrogate_agrees_when_the_features_carry_the_predictions():
         surrogate(features, probabilities, np.full(NUM_CLASSES, 0.5), labels, test=np.ones(60, bool))
 
 
+def test_surrogate_targets_probabilities_or_true_labels():
+    rng = np.random.default_rng(1)
+    features = rng.random((80, 3))
+    probabilities = features[:, np.arange(NUM_CLASSES) % 3]  # the network's output is one feature
+    thresholds = np.full(NUM_CLASSES, 0.7)
+    labels = features[:, (np.arange(NUM_CLASSES) + 1) % 3] > 0.5  # the truth is another one
+    test = np.arange(80) % 4 == 0
+    soft = surrogate(
+        features, probabilities, thresholds, labels, test=test, n_estimators=15, target="probabilities"
+    )
+    assert np.abs(soft.probabilities - probabilities[test]).max() < 0.15  # it regresses the outputs
+    assert soft.summary["agreement"] > 0.9  # and says yes where they reach the network's thresholds
+    truth = surrogate(
+        features, probabilities, thresholds, labels, test=test, n_estimators=15, target="labels"
+    )
+    assert truth.summary["auroc"] > 0.9 > soft.summary["auroc"]
+    with pytest.raises(ValueError, match="target must be one of"):
+        surrogate(features, probabilities, thresholds, labels, test=test, target="truth")
+
+
 def test_landmarks_label_samples_and_score_a_perfect_clustering(demo):
     _, paths = demo
     notes = [read_annotations(p) for p in paths[:4]]
@@ -437,5 +514,8 @@ def test_commands_reject_bad_input_with_one_line(tmp_path, checkpoint, demo, cap
     bad_block = ["fit", str(checkpoint), str(manifest), "--out", str(out), "--blocks", "7"]
     assert clusters_main(bad_block) == 2
     assert "block 7 does not exist" in capsys.readouterr().err
+    bad_layer = ["fit", str(checkpoint), str(manifest), "--out", str(out), "--blocks", "stem.0,stem.5"]
+    assert clusters_main(bad_layer) == 2
+    assert "stem layer 'stem.5' does not exist: the stem has 2 layers" in capsys.readouterr().err
     assert clusters_main(["fit", str(checkpoint), str(manifest), "--out", str(out), "--k", "auto"]) == 2
     assert "--k auto needs --sweep" in capsys.readouterr().err

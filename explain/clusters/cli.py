@@ -49,6 +49,15 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _sources(text: str) -> list[int | str]:
+    """Token sources: ``"-1"``, ``"0,1"``, ``"stem.0,-1"``: block indices (ranges as in :func:`_ints`)
+    and stem layers ``stem.i`` (checked against the network when fitting)."""
+    sources: list[int | str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        sources += [part] if part.startswith("stem") else _ints(part)
+    return sources
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leadattn-explain-clusters",
@@ -65,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--k", default="8", help="number of clusters, or 'auto': best silhouette of --sweep")
     fit.add_argument("--sweep", type=_ints, help="K values to report BIC and silhouette for, e.g. 4-12")
     fit.add_argument("--view", choices=VIEWS, default="lead", help="cluster each lead's tokens or pooled")
-    fit.add_argument("--blocks", type=_ints, help="block indices, e.g. -1 or 0,1 (default: the last stage)")
+    fit.add_argument(
+        "--blocks",
+        type=_sources,
+        help="token sources: block indices and stem layers stem.i, e.g. -1, 0,1 or stem.0,-1 "
+        "(default: the last stage's blocks)",
+    )
     fit.add_argument("--method", choices=METHODS, default="gmm", help="soft clustering method")
     fit.add_argument("--pca", type=int, default=16, help="principal components kept (0: none)")
     fit.add_argument("--max-vectors", type=int, default=DEFAULT_MAX_VECTORS, help="reservoir size")

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from explain.clusters.model import METHODS, ClusterModel, model_digest
 from explain.clusters.signals import Signal, batches
-from explain.clusters.tokens import check_view, resolve_blocks, token_batch, view_vectors
+from explain.clusters.tokens import Source, check_view, resolve_blocks, token_batch, view_vectors
 from explain.inputs import ModelLike, unwrap
 from leadattn.leads import LEADS
 
@@ -89,7 +89,7 @@ class TokenSample:
     """
 
     vectors: np.ndarray
-    blocks: tuple[int, ...]
+    blocks: tuple[Source, ...]
     view: str
     records: int
     vectors_seen: int
@@ -101,7 +101,7 @@ class TokenSample:
 def collect_vectors(
     model: ModelLike,
     signals: Iterable[Signal],
-    blocks: Sequence[int] | None = None,
+    blocks: Sequence[Source] | None = None,
     view: str = "lead",
     max_vectors: int = DEFAULT_MAX_VECTORS,
     batch_size: int = 32,
@@ -233,7 +233,7 @@ def fit_clusters(
     model: ModelLike,
     signals: Iterable[Signal],
     k: int,
-    blocks: Sequence[int] | None = None,
+    blocks: Sequence[Source] | None = None,
     view: str = "lead",
     method: str = "gmm",
     pca: int | None = 16,
@@ -246,7 +246,8 @@ def fit_clusters(
     """Collect token vectors of ``blocks`` over ``signals`` and fit ``k`` clusters on them.
 
     ``model`` is a :class:`~leadattn.checkpoint.LoadedModel` or a bare network; ``signals`` usually a
-    :class:`~explain.clusters.SignalSet`. ``blocks`` defaults to the last stage's blocks.
+    :class:`~explain.clusters.SignalSet`. ``blocks`` (block indices and stem layers ``"stem.i"``)
+    defaults to the last stage's blocks.
     """
     network, config = unwrap(model)
     sample = collect_vectors(model, signals, blocks, view, max_vectors, batch_size, seed, progress)

@@ -57,7 +57,8 @@ class ClusterModel:
 
     Attributes:
         view: ``"lead"`` or ``"timestamp"`` (:mod:`explain.clusters.tokens`).
-        blocks: Indices of the blocks whose outputs are clustered.
+        blocks: Token sources whose outputs are clustered: block indices and stem layers ``"stem.i"``
+            (:mod:`explain.clusters.tokens`).
         method: ``"gmm"`` or ``"kmeans"``.
         digest: :func:`model_digest` of the network the clustering was fitted on.
         fs: The network's sampling rate (its preprocessing).
@@ -67,7 +68,7 @@ class ClusterModel:
     """
 
     view: str
-    blocks: tuple[int, ...]
+    blocks: tuple[int | str, ...]
     method: str
     digest: str
     fs: float
@@ -192,7 +193,7 @@ class ClusterModel:
         try:
             return cls(
                 view=header["view"],
-                blocks=tuple(int(b) for b in header["blocks"]),
+                blocks=tuple(b if isinstance(b, str) else int(b) for b in header["blocks"]),
                 method=header["method"],
                 digest=header["digest"],
                 fs=float(header["fs"]),

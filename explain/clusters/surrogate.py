@@ -6,6 +6,16 @@ agrees with the network, class by class, and how well its probabilities rank the
 (AUROC, :mod:`leadattn.metrics`) next to the network's own. High agreement means the proportions
 carry what the network uses to decide.
 
+What the forests are trained on (``target``):
+
+* ``"predictions"`` (the paper's surrogate): a classification forest per class on the network's
+  binary outputs; the forest says yes where at least half its trees do.
+* ``"probabilities"``: a regression forest per class on the network's probabilities, so that it also
+  learns how sure the network is; it says yes where its estimate reaches the network's threshold.
+  Still a surrogate: it never sees a true label.
+* ``"labels"``: a classification forest per class on the *true* labels. Not a surrogate but a
+  reference: how much of the diagnosis the proportions hold on their own.
+
 Per-class agreement is the share of records where forest and network give the same binary output.
 Classes that the network never predicts on the scored records are trivially agreed on; the summary
 gives the mean over all classes and over the classes the network predicts at least once.
@@ -17,11 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.model_selection import KFold
 
 from leadattn.labels import ABBREVIATIONS
 from leadattn.metrics import accuracy, auroc_auprc, f_measure
+
+TARGETS = ("predictions", "probabilities", "labels")
 
 
 @dataclass
@@ -45,14 +57,18 @@ class SurrogateResult:
 def _fit_predict(
     x: np.ndarray, y: np.ndarray, held_out: np.ndarray, n_estimators: int, seed: int, n_jobs: int | None
 ) -> np.ndarray:
-    """One forest per class (classes do not share trees); a class constant in training stays constant."""
+    """One forest per class (classes do not share trees): classification forests for binary ``y``,
+    regression forests otherwise; a class constant in training stays constant."""
     out = np.empty((len(held_out), y.shape[1]))
     for c in range(y.shape[1]):
         if y[:, c].min() == y[:, c].max():
             out[:, c] = float(y[0, c])
-            continue
-        forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
-        out[:, c] = forest.fit(x, y[:, c]).predict_proba(held_out)[:, 1]
+        elif y.dtype == bool:
+            forest = RandomForestClassifier(n_estimators, random_state=seed, n_jobs=n_jobs)
+            out[:, c] = forest.fit(x, y[:, c]).predict_proba(held_out)[:, 1]
+        else:
+            forest = RandomForestRegressor(n_estimators, random_state=seed, n_jobs=n_jobs)
+            out[:, c] = forest.fit(x, y[:, c]).predict(held_out)
     return out
 
 
@@ -66,11 +82,13 @@ def surrogate(
     n_estimators: int = 200,
     seed: int = 0,
     n_jobs: int | None = None,
+    target: str = "predictions",
 ) -> SurrogateResult:
     """Train and score a surrogate forest on ``features`` ``[records, f]`` (cluster proportions).
 
-    With ``test`` (bool ``[records]``), the forest is trained on the other records and scored on
-    these; otherwise ``folds``-fold cross-validation scores every record out of fold. Summary keys:
+    ``target``: what the forests learn, :data:`TARGETS` (module docstring). With ``test`` (bool
+    ``[records]``), the forest is trained on the other records and scored on these; otherwise
+    ``folds``-fold cross-validation scores every record out of fold. Summary keys:
     ``agreement`` (mean over classes), ``agreement_predicted_classes`` (over classes the network
     predicts on the scored records), ``exact_agreement`` (records whose whole output vector agrees),
     ``auroc`` / ``network_auroc``, ``f_measure`` / ``network_f_measure``, ``accuracy`` /
@@ -85,7 +103,11 @@ def surrogate(
             f"features {features.shape}, probabilities {probabilities.shape} and labels {labels.shape} "
             "must describe the same records"
         )
-    predicted = probabilities >= np.asarray(thresholds)[None, :]
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    cuts = np.asarray(thresholds, dtype=np.float64)[None, :]
+    predicted = probabilities >= cuts
+    learned = {"predictions": predicted, "probabilities": probabilities, "labels": labels}[target]
     forest_proba = np.full(probabilities.shape, np.nan)
     if test is not None:
         test = np.asarray(test, dtype=bool)
@@ -98,12 +120,12 @@ def surrogate(
         splits = list(KFold(folds, shuffle=True, random_state=seed).split(features))
     for train, held_out in splits:
         forest_proba[held_out] = _fit_predict(
-            features[train], predicted[train], features[held_out], n_estimators, seed, n_jobs
+            features[train], learned[train], features[held_out], n_estimators, seed, n_jobs
         )
     scored = np.flatnonzero(np.isfinite(forest_proba[:, 0]))
     proba, net = forest_proba[scored], probabilities[scored]
     net_bin, truth = predicted[scored], labels[scored]
-    forest_bin = proba >= 0.5
+    forest_bin = proba >= (cuts if target == "probabilities" else 0.5)
     agree = (forest_bin == net_bin).mean(axis=0)
     auroc, _, auroc_k, _ = auroc_auprc(truth, proba)
     net_auroc, _, net_auroc_k, _ = auroc_auprc(truth, net)

@@ -1,10 +1,17 @@
 """Token representations of chosen blocks, taken with forward hooks, and the vectors clustered.
 
 Every block of :class:`~leadattn.models.LocalLeadAttentionNet` outputs ``[B, 12, N, D]``: one vector
-per lead and token. Blocks of later stages have fewer tokens (each stage after the first halves
-time), so the outputs of several blocks are brought to the finest chosen token grid first: a fine
-token takes the vector of the coarse token it was merged into. The blocks' vectors are then
-concatenated per lead and token.
+per lead and token. The stem's layers keep the leads apart too, at finer spacings: besides block
+indices (``0``, ``-1``...), a source can be a stem layer ``"stem.i"``: the output of the stem's
+``i``-th convolution layer (0-based), ``[B, 12, N_i, C_i]``, with ``C_i`` the layer's channels per
+lead and one vector per ``prod(stem_strides[:i + 1])`` input samples (the demo model at 125 Hz:
+``stem.0`` every 32 ms, ``stem.1`` every 64 ms; its blocks every 128 and 256 ms). It is taken before
+the layer's normalisation, which rescales every lead's channels at each time step to unit spread and
+so discards the token's scale: the amplitude that, more than anything, tells a QRS from the baseline.
+
+Sources of different spacings are brought to the finest chosen token grid first: a fine token takes
+the vector of the coarse token whose centre is nearest its own (for a block's merged tokens, the token
+it was merged into). The sources' vectors are then concatenated per lead and token.
 
 Two views of the same tokens are clustered:
 
@@ -23,9 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from explain.frames import token_centres
 from leadattn.models import TokenGeometry, eval_mode
+from leadattn.models.layers import LeadChannelNorm
 
 VIEWS = ("lead", "timestamp")
+STEM_PREFIX = "stem."
+
+Source = int | str
+"""A token source: a block index or a stem layer ``"stem.i"`` (see the module docstring)."""
 
 
 def check_view(view: str) -> str:
@@ -45,27 +58,64 @@ def block_stages(model: nn.Module) -> list[int]:
     return [stage for stage, depth in enumerate(depths) for _ in range(depth)]
 
 
-def resolve_blocks(model: nn.Module, blocks: Sequence[int] | None = None) -> tuple[int, ...]:
-    """Non-negative indices of ``blocks`` (negative count from the end); default: the last stage's.
+def stem_layers(model: nn.Module) -> list[nn.Module]:
+    """The last convolution of each stem layer (the module before its normalisation), in order: the
+    modules ``"stem.i"`` is taken from."""
+    modules = list(model.stem.layers)
+    return [modules[i - 1] for i, m in enumerate(modules) if isinstance(m, LeadChannelNorm)]
 
-    Raises ``ValueError`` naming the block when an index does not exist or is repeated.
+
+def _source(model: nn.Module, source: object, count: int) -> Source:
+    """One resolved source: a block index in ``0..count-1`` or ``"stem.i"`` of an existing layer."""
+    if isinstance(source, bool) or not isinstance(source, int | np.integer | str):
+        raise TypeError(f"token sources are block indices or 'stem.i', got {source!r}")
+    if isinstance(source, str):
+        text = source.strip()
+        layers = len(stem_layers(model))
+        if text.startswith(STEM_PREFIX):
+            layer = text[len(STEM_PREFIX) :]
+            if not layer.isdigit() or int(layer) >= layers:
+                raise ValueError(
+                    f"stem layer {text!r} does not exist: the stem has {layers} layers "
+                    f"(stem.0..stem.{layers - 1})"
+                )
+            return f"{STEM_PREFIX}{int(layer)}"
+        try:
+            source = int(text)
+        except ValueError:
+            raise ValueError(
+                f"unknown token source {text!r}: give a block index (0..{count - 1}, negative from the "
+                f"end) or a stem layer (stem.0..stem.{layers - 1})"
+            ) from None
+    if not -count <= int(source) < count:
+        raise ValueError(f"block {source} does not exist: the model has {count} blocks (0..{count - 1})")
+    return int(source) % count
+
+
+def _order(source: Source) -> tuple[int, int]:
+    """Stem layers first, then blocks, each in network order."""
+    if isinstance(source, str):
+        return 0, int(source[len(STEM_PREFIX) :])
+    return 1, source
+
+
+def resolve_blocks(model: nn.Module, blocks: Sequence[Source] | None = None) -> tuple[Source, ...]:
+    """Resolved token sources of ``blocks``; default: the last stage's blocks.
+
+    Block indices become non-negative (negative count from the end); stem layers ``"stem.i"`` stay
+    strings; numeric strings (``"-1"``) are block indices. Raises ``ValueError`` naming the source when
+    it does not exist, is not a source name, or is repeated.
     """
     stages = block_stages(model)
     count = len(stages)
     if blocks is None:
         return tuple(i for i, s in enumerate(stages) if s == stages[-1])
-    chosen = []
-    for b in blocks:
-        if isinstance(b, bool) or not isinstance(b, int | np.integer):
-            raise TypeError(f"block indices must be integers, got {b!r}")
-        if not -count <= int(b) < count:
-            raise ValueError(f"block {b} does not exist: the model has {count} blocks (0..{count - 1})")
-        chosen.append(int(b) % count)
+    chosen = [_source(model, b, count) for b in blocks]
     if not chosen:
         raise ValueError("choose at least one block")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"blocks {list(blocks)} name a block twice")
-    return tuple(sorted(chosen))
+    return tuple(sorted(chosen, key=_order))
 
 
 def block_geometries(model: nn.Module, samples: int) -> list[TokenGeometry]:
@@ -78,6 +128,33 @@ def block_geometries(model: nn.Module, samples: int) -> list[TokenGeometry]:
             geometry = geometry.merged()
         out.append(geometry)
     return out
+
+
+def source_geometry(model: nn.Module, source: Source, samples: int) -> TokenGeometry:
+    """Token geometry of a resolved source's output for inputs of ``samples`` samples."""
+    if isinstance(source, str):
+        return model.stem.geometry(samples, layers=_order(source)[1] + 1)
+    return block_geometries(model, samples)[source]
+
+
+def _hooked_module(model: nn.Module, source: Source) -> nn.Module:
+    return stem_layers(model)[_order(source)[1]] if isinstance(source, str) else model.blocks[source]
+
+
+def _lead_tokens(out: torch.Tensor, leads: int) -> torch.Tensor:
+    """A hooked output as ``[B, leads, N, C]`` (stem layers give lead-major ``[B, leads * C, N]``)."""
+    if out.dim() == 4:
+        return out
+    batch, channels, steps = out.shape
+    return out.reshape(batch, leads, channels // leads, steps).transpose(2, 3)
+
+
+def _nearest_tokens(source: TokenGeometry, grid: TokenGeometry) -> torch.Tensor:
+    """For each token of ``grid``, the ``source`` token whose centre is nearest (ties: the later)."""
+    fine = token_centres(grid.stride, grid.receptive_field, grid.offset, grid.num_tokens)
+    first = token_centres(source.stride, source.receptive_field, source.offset, 1)[0]
+    index = np.floor((fine - first) / source.stride + 0.5).astype(np.int64)
+    return torch.from_numpy(np.clip(index, 0, source.num_tokens - 1))
 
 
 @dataclass
@@ -99,19 +176,20 @@ class TokenBatch:
 
 
 def token_batch(
-    model: nn.Module, x: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray, blocks: Sequence[int]
+    model: nn.Module, x: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray, blocks: Sequence[Source]
 ) -> TokenBatch:
-    """Run ``model`` on ``x`` ``[B, 12, T]`` (lead ``mask`` ``[B, 12]``) and take ``blocks``' outputs.
-
-    ``blocks`` must already be resolved (:func:`resolve_blocks`).
+    """Run ``model`` on ``x`` ``[B, 12, T]`` (lead ``mask`` ``[B, 12]``) and take the outputs of the
+    token sources ``blocks`` (block indices and stem layers, already resolved: :func:`resolve_blocks`).
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     mask_t = torch.as_tensor(mask, dtype=torch.bool)
     if mask_t.dim() == 1:
         mask_t = mask_t.expand(x.shape[0], -1)
-    taken: dict[int, torch.Tensor] = {}
+    taken: dict[Source, torch.Tensor] = {}
     handles = [
-        model.blocks[i].register_forward_hook(lambda _m, _a, out, i=i: taken.__setitem__(i, out.detach()))
+        _hooked_module(model, i).register_forward_hook(
+            lambda _m, _a, out, i=i: taken.__setitem__(i, out.detach())
+        )
         for i in blocks
     ]
     device = next(model.parameters()).device
@@ -121,19 +199,16 @@ def token_batch(
     finally:
         for handle in handles:
             handle.remove()
-    geometries = block_geometries(model, x.shape[-1])
-    finest = min(blocks, key=lambda i: geometries[i].stride)
-    grid = geometries[finest]
+    geometries = {i: source_geometry(model, i, x.shape[-1]) for i in blocks}
+    grid = min(geometries.values(), key=lambda g: g.stride)
     parts = []
     for i in blocks:
-        out = taken[i].float().cpu()
+        out = _lead_tokens(taken[i].float().cpu(), x.shape[1])
         if out.shape[2] != geometries[i].num_tokens:
             raise RuntimeError(
                 f"block {i} returned {out.shape[2]} tokens, its geometry says {geometries[i].num_tokens}"
             )
-        ratio = geometries[i].stride // grid.stride
-        parent = torch.clamp(torch.arange(grid.num_tokens) // ratio, max=out.shape[2] - 1)
-        parts.append(out[:, :, parent])
+        parts.append(out[:, :, _nearest_tokens(geometries[i], grid)])
     features = torch.cat(parts, dim=-1).numpy()
     return TokenBatch(features, mask_t.cpu().numpy(), grid, logits.float().cpu().numpy())
 

@@ -92,10 +92,13 @@ class LeadwiseStem(nn.Module):
             lengths = _conv_length(lengths, kernel, stride)
         return lengths
 
-    def geometry(self, samples: int) -> TokenGeometry:
-        """Which input samples each output token is computed from, for inputs of ``samples``."""
+    def geometry(self, samples: int, layers: int | None = None) -> TokenGeometry:
+        """Which input samples each output token is computed from, for inputs of ``samples``.
+
+        ``layers``: the geometry after the first ``layers`` convolution layers (default: all of them).
+        """
         stride, field, offset, tokens = 1, 1, 0, samples
-        for kernel, step in zip(self.kernels, self.strides, strict=True):
+        for kernel, step in list(zip(self.kernels, self.strides, strict=True))[:layers]:
             offset -= (kernel // 2) * stride
             field += (kernel - 1) * stride
             stride *= step
