@@ -365,7 +365,9 @@ def test_token_geometry_is_the_exact_receptive_field(small):
     for features, geometry in ((tokens, stem_geometry), (merged, stem_geometry.merged())):
         assert features.shape[2] == geometry.num_tokens
         token = geometry.num_tokens // 2
-        (grad,) = torch.autograd.grad(features[0, 3, token].sum(), x, retain_graph=True)
+        # a weighted sum: the plain sum of a layer-normed token has no gradient at initialisation
+        weights = torch.linspace(-1.0, 2.0, features.shape[-1])
+        (grad,) = torch.autograd.grad((features[0, 3, token] * weights).sum(), x, retain_graph=True)
         reached = torch.nonzero(grad[0, 3]).flatten()
         assert (reached.min().item(), reached.max().item() + 1) == geometry.span(token)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,14 +23,12 @@ import torch
 from explain.clusters.figures import plot_sweep
 from explain.clusters.fit import DEFAULT_MAX_VECTORS, best_k, collect_vectors, fit_sample, sweep_k
 from explain.clusters.landmarks import landmark_names, landmark_table
-from explain.clusters.model import METHODS, ClusterFileError, model_digest
+from explain.clusters.model import METHODS, model_digest
 from explain.clusters.signals import SignalSet
 from explain.clusters.tokens import VIEWS
-from leadattn.checkpoint import CheckpointError, load_model
-from leadattn.data import RecordError
+from leadattn.checkpoint import load_model
+from leadattn.errors import run_cli
 from leadattn.synth import annotation_path
-
-_EXPECTED_ERRORS = (RecordError, CheckpointError, ClusterFileError, FileNotFoundError, ValueError, TypeError)
 
 
 def _ints(text: str) -> list[int]:
@@ -186,11 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    try:
-        return fit_command(args)
-    except _EXPECTED_ERRORS as error:
-        print(f"leadattn-explain-clusters: error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: fit_command(args))
 
 
 if __name__ == "__main__":
