@@ -127,7 +127,8 @@ def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse
     thresholds = threshold_table(payload["thresholds"])
     positives = labels.sum(axis=0)
     kept = positives >= args.min_positives
-    history = payload["history"]
+    last = checkpoint.with_name("last.pt")
+    history = load_checkpoint(last)["history"] if last.is_file() else payload["history"]
     result = {
         "model": name,
         "parameters": count_parameters(model),
