@@ -105,6 +105,20 @@ def classifier_payload(
     }
 
 
+def pretrained_payload(
+    model_config: LocalLeadAttentionConfig,
+    encoder_state: Mapping[str, torch.Tensor],
+    preprocess: PreprocessConfig,
+) -> dict[str, Any]:
+    """The pretrained-encoder part of a checkpoint (:data:`PRETRAINED_KEYS` but the version)."""
+    return {
+        "kind": PRETRAINED_KIND,
+        "model_config": model_config.to_dict(),
+        "encoder_state": dict(encoder_state),
+        "preprocess": preprocess.to_dict(),
+    }
+
+
 def load_checkpoint(
     path: str | Path,
     map_location: str | torch.device = "cpu",

@@ -450,3 +450,13 @@ def test_the_public_step_learns_and_its_state_resumes_an_optimiser() -> None:
     copy = Optimiser(LocalLeadAttentionNet(config.model), optim, 4, torch.device("cpu"), "off")
     copy.load_state_dict(optimiser.state_dict())
     assert copy.lr == optimiser.lr and copy.scheduler.last_epoch == 6
+
+
+def test_a_taken_run_folder_is_refused_before_any_data_is_read(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    config = TrainConfig.from_dict(TINY).replace(
+        {"data.manifest": str(tmp_path / "missing.csv"), "run.out": str(taken)}
+    )
+    with pytest.raises(TrainingError, match="is a file: name a folder"):
+        train(config)

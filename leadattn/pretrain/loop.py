@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from leadattn.checkpoint import PRETRAINED_KIND
+from leadattn.checkpoint import pretrained_payload, tensors
 from leadattn.masks import MaskBatch
 from leadattn.pretrain.config import PretrainConfig
 from leadattn.pretrain.jepa import Jepa
@@ -117,11 +117,8 @@ class _Pretrainer(EpochRunner):
         self.write(
             LAST,
             {
-                "kind": PRETRAINED_KIND,
-                "model_config": c.model.to_dict(),
-                "encoder_state": encoder_state(self.jepa.target),
-                "preprocess": c.preprocess.to_dict(),
-                "jepa_state": {k: v.detach().cpu() for k, v in self.jepa.state_dict().items()},
+                **pretrained_payload(c.model, encoder_state(self.jepa.target), c.preprocess),
+                "jepa_state": tensors(self.jepa),
                 **self.run_state(),
                 **self.optimiser.state_dict(),
                 "best": {},
@@ -131,8 +128,9 @@ class _Pretrainer(EpochRunner):
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> PretrainResult:
         started = time.perf_counter()
+        self.claim(resume, overwrite)
         self._setup()
-        self.open_run(resume, overwrite)
+        self.open_run(resume)
         if self.main:
             self._describe()
         self.epochs(on_epoch_end)

@@ -202,8 +202,9 @@ class _Trainer(EpochRunner):
 
     def fit(self, resume: bool, overwrite: bool, on_epoch_end: EpochCallback | None) -> RunResult:
         started = time.perf_counter()
+        self.claim(resume, overwrite)
         self._setup(resume)
-        self.open_run(resume, overwrite)
+        self.open_run(resume)
         if self.main:
             self._describe()
         self.epochs(on_epoch_end)

@@ -128,11 +128,19 @@ class EpochRunner:
             )
         return torch.compile(net) if self.config.run.compile else net
 
-    def open_run(self, resume: bool, overwrite: bool) -> None:
-        """Refuse a folder that holds another run, or take up the run being resumed; then write the
-        configuration and open the logs."""
+    def claim(self, resume: bool, overwrite: bool) -> None:
+        """Refuse a run folder that is a file, or that holds another run, before any data is read."""
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise TrainingError(f"run.out {self.run_dir} is a file: name a folder for the run")
+        if not resume and self.main and (self.run_dir / LAST).exists() and not overwrite:
+            raise TrainingError(
+                f"{self.run_dir} already holds a run: resume it (--resume {self.run_dir}), "
+                "choose another --out, or pass --overwrite"
+            )
+
+    def open_run(self, resume: bool) -> None:
+        """Take up the run being resumed (after :meth:`claim` and the setup); then write the
+        configuration and open the logs."""
         if resume:
             payload = resume_payload(self.run_dir, self.config, self.config_key)
             self.history = list(payload["history"])
@@ -145,11 +153,6 @@ class EpochRunner:
                     f"note: the run used {payload['world']} process(es), now {self.context.world}: "
                     "it continues, but will not repeat the original run exactly"
                 )
-        elif self.main and (self.run_dir / LAST).exists() and not overwrite:
-            raise TrainingError(
-                f"{self.run_dir} already holds a run: resume it (--resume {self.run_dir}), "
-                "choose another --out, or pass --overwrite"
-            )
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not resume:
