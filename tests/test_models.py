@@ -15,8 +15,10 @@ from leadattn.leads import LEAD_SUBSETS, lead_mask
 from leadattn.models import (
     AcrossLeadAttention,
     LeadAttentionBlock,
+    LeadwiseMeanMaxPool,
     LocalLeadAttentionConfig,
     LocalLeadAttentionNet,
+    MaskedMeanMaxPool,
     WithinLeadAttention,
     count_flops,
     count_parameters,
@@ -482,3 +484,44 @@ def test_consecutive_blocks_never_share_a_window_border(default):
     assert len(borders) == 4
     for first, second in zip(borders, borders[1:]):
         assert not first & second
+
+
+# --- lead-wise pooling ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def leadwise() -> LocalLeadAttentionNet:
+    torch.manual_seed(7)
+    return LocalLeadAttentionNet(replace(SMALL, pooling="lead")).eval()
+
+
+def test_leadwise_pooling_ignores_absent_leads_and_padding(leadwise):
+    torch.manual_seed(8)
+    masks = masks_for_every_subset()
+    x = torch.randn(len(masks), 12, 1400)
+    noisy = torch.where(masks[:, :, None], x, 50 * torch.randn_like(x))
+    padded = torch.cat([noisy, 3.0 * torch.randn(len(masks), 12, 500)], dim=-1)
+    with torch.no_grad():
+        alone = leadwise(x, masks)
+        torch.testing.assert_close(leadwise(padded, masks, torch.full((len(masks),), 1400)), alone)
+    assert leadwise.head.in_features == 12 * 2 * SMALL.dims[-1]
+
+
+def test_leadwise_pooling_keeps_lead_identity():
+    """Record pooling cannot tell which lead a pooled feature came from; lead-wise pooling can."""
+    pool_record = MaskedMeanMaxPool()
+    pool_lead = LeadwiseMeanMaxPool()
+    x = torch.zeros(1, 12, 3, 2)
+    swapped = x.clone()
+    x[0, 0, :, 0], swapped[0, 7, :, 0] = 1.0, 1.0
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    assert torch.equal(pool_record(x, mask), pool_record(swapped, mask))
+    assert not torch.equal(pool_lead(x, mask), pool_lead(swapped, mask))
+
+
+def test_leadwise_pooling_scales_by_the_present_leads():
+    x = torch.ones(1, 12, 4, 3)
+    two = torch.from_numpy(lead_mask(2))[None]
+    pooled = LeadwiseMeanMaxPool()(x, two).reshape(12, 6)
+    assert torch.equal(pooled[two[0]], torch.full((2, 6), 6.0))
+    assert torch.equal(pooled[~two[0]], torch.zeros(10, 6))

@@ -16,7 +16,7 @@ from leadattn.data import (
     preprocess_records,
     read_record,
 )
-from leadattn.data.preprocess import MV_UNIT, resample_ratio
+from leadattn.data.preprocess import MV_UNIT, PAD_SECONDS, resample_ratio
 from leadattn.leads import LEADS
 
 MV = PreprocessConfig(clip_mv=None)  # the default normalisation, without clipping: output = mV / 0.1
@@ -29,11 +29,20 @@ def _tone(freq, fs, seconds, n_leads=12):
 
 
 def _reference(signal, fs, config):
-    """The preprocessing as first written, one scipy call per step, for records without flat leads."""
+    """The preprocessing written as plain scipy calls on a record padded as leadattn pads it: odd
+    reflection of PAD_SECONDS on each side, polyphase resampling, forward-backward Butterworth
+    band-pass and notches, the padding cut off again."""
     signal = np.asarray(signal, dtype=np.float64)
     if config.max_seconds is not None:
         signal = signal[:, : int(round(config.max_seconds * fs))]
     up, down = resample_ratio(fs, config.fs)
+    samples = signal.shape[1]
+    pad = int(round(PAD_SECONDS * fs))
+    pad -= pad % down
+    signal = np.concatenate(
+        [2 * signal[:, :1] - signal[:, pad:0:-1], signal, 2 * signal[:, -1:] - signal[:, -2 : -pad - 2 : -1]],
+        axis=1,
+    )
     if up != down:
         signal = sps.resample_poly(signal, up, down, axis=1)
     if config.bandpass is not None:
@@ -41,10 +50,12 @@ def _reference(signal, fs, config):
         sos = sps.butter(
             config.filter_order, (low, min(high, 0.45 * config.fs)), "bandpass", fs=config.fs, output="sos"
         )
-        signal = sps.sosfiltfilt(sos, signal, axis=1)
+        signal = sps.sosfiltfilt(sos, signal, axis=1, padlen=int(config.fs))
     for mains in config.notch:
         b, a = sps.iirnotch(mains, 30.0, fs=config.fs)
-        signal = sps.filtfilt(b, a, signal, axis=1, padlen=min(signal.shape[1] - 1, int(config.fs)))
+        signal = sps.filtfilt(b, a, signal, axis=1, padlen=int(config.fs))
+    begin = pad * up // down
+    signal = signal[:, begin : begin + -(-samples * up // down)]
     if config.clip_mv is not None:
         signal = np.clip(signal, -config.clip_mv, config.clip_mv)
     if config.normalise == "lead":
@@ -75,13 +86,18 @@ def test_bandpass_removes_wander_and_mains_keeps_qrs_band():
 
 @pytest.mark.parametrize("normalise", ["mv", "record", "lead"])
 @pytest.mark.parametrize(("fs", "seconds"), [(500, 10), (250, 10), (257, 12.5), (1000, 7.3)])
-def test_batched_filtering_equals_the_plain_scipy_pipeline(normalise, fs, seconds):
+def test_frequency_domain_filtering_equals_the_plain_scipy_pipeline(normalise, fs, seconds):
+    """One FFT pass gives what polyphase resampling and forward-backward filters give: to 1 % of
+    the signal's range everywhere, 0.2 % a second away from the ends (the rest is the polyphase
+    filter's own ripple and edge transients)."""
     signal = ecg_like(samples=int(fs * seconds), fs=fs, seed=3) * 2 + 0.4
     config = PreprocessConfig(normalise=normalise)
     expected = _reference(signal, fs, config)
     got = preprocess(signal, fs, config)
     scale = np.abs(expected).max()
-    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * scale)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-2 * scale)
+    np.testing.assert_allclose(got[:, 500:-500], expected[:, 500:-500], rtol=0, atol=2e-3 * scale)
 
 
 def test_records_preprocessed_together_equal_records_preprocessed_alone(records_dir):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.io
 import wfdb
 from records_factory import ecg_like, write_record
 
@@ -128,3 +129,15 @@ def test_bad_input_names_record_and_problem(tmp_path, how, kind, message):
 def test_missing_header(tmp_path):
     with pytest.raises(RecordError, match="header file .* does not exist"):
         read_header(tmp_path / "NOPE.hea")
+
+
+def test_level_5_mat_files_read_like_level_4(tmp_path):
+    """The challenge's files are MATLAB level 4 and are read in place; any other MATLAB file goes
+    through scipy and gives the same record."""
+    hea = write_record(tmp_path, "V4REC", ecg_like())
+    v4 = read_record(hea)
+    adc = scipy.io.loadmat(hea.with_suffix(".mat"))["val"]
+    scipy.io.savemat(hea.with_suffix(".mat"), {"val": adc}, format="5")
+    assert hea.with_suffix(".mat").read_bytes()[:6] == b"MATLAB"
+    v5 = read_record(hea)
+    np.testing.assert_array_equal(v5.signal, v4.signal)

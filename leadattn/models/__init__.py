@@ -1,7 +1,7 @@
 """The local lead-attention network and its configuration."""
 
 from leadattn.models.attention import AcrossLeadAttention, WithinLeadAttention
-from leadattn.models.blocks import LeadAttentionBlock, MaskedMeanMaxPool, TokenMerge
+from leadattn.models.blocks import LeadAttentionBlock, LeadwiseMeanMaxPool, MaskedMeanMaxPool, TokenMerge
 from leadattn.models.config import LocalLeadAttentionConfig
 from leadattn.models.flops import count_flops, count_parameters
 from leadattn.models.geometry import TokenGeometry
@@ -17,6 +17,7 @@ __all__ = [
     "LeadwiseStem",
     "LocalLeadAttentionConfig",
     "LocalLeadAttentionNet",
+    "LeadwiseMeanMaxPool",
     "MaskedMeanMaxPool",
     "TokenGeometry",
     "TokenMerge",

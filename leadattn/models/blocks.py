@@ -127,3 +127,28 @@ class MaskedMeanMaxPool(nn.Module):
         mean = x.masked_fill(~present, 0.0).sum(dim=(1, 2)) / count
         peak = x.masked_fill(~present, float("-inf")).amax(dim=(1, 2))
         return torch.cat([mean, peak], dim=-1)
+
+
+class LeadwiseMeanMaxPool(nn.Module):
+    """Mean and maximum over each lead's valid tokens, leads kept apart: ``[B, leads * 2 * dim]``.
+
+    The head then knows which lead a feature came from (a wide QRS in V1 is not one in I). Absent
+    leads give zeros, and the present leads are scaled by ``leads / present`` so that a linear head
+    sees the same magnitude whatever the lead subset: it averages lead-specific heads.
+    """
+
+    def forward(
+        self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x``: ``[B, leads, N, dim]``; ``lead_mask``: bool ``[B, leads]``; ``keys``: bool
+        ``[B, leads, N]``, the tokens to pool (``None``: every token of a present lead)."""
+        batch, leads, tokens, _ = x.shape
+        present = lead_mask[:, :, None] if keys is None else keys & lead_mask[:, :, None]
+        count = present.sum(dim=2, keepdim=True).clamp_min(1).to(x.dtype) if keys is not None else tokens
+        valid = present[..., None]
+        mean = x.masked_fill(~valid, 0.0).sum(dim=2) / count
+        peak = x.masked_fill(~valid, float("-inf")).amax(dim=2)
+        pooled = torch.cat([mean, peak], dim=-1)
+        scale = leads / lead_mask.sum(dim=1, keepdim=True).to(x.dtype)
+        pooled = pooled.masked_fill(~lead_mask[:, :, None], 0.0) * scale[:, :, None]
+        return pooled.reshape(batch, -1)

@@ -9,6 +9,7 @@ from leadattn.config import Config
 from leadattn.labels import NUM_CLASSES
 
 ACTIVATIONS = ("gelu", "relu", "elu")
+POOLINGS = ("record", "lead")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class LocalLeadAttentionConfig(Config):
         attention_dropout: Dropout on attention weights.
         activation: Non-linearity of the stem and the feed-forward layers.
         max_relative_distance: Relative positions beyond this share one bias in global windows.
+        pooling: ``record``: mean and maximum over every present lead's tokens, one vector per
+            record; ``lead``: mean and maximum per lead, the leads concatenated, so the head knows
+            which lead a feature came from.
     """
 
     num_classes: int = NUM_CLASSES
@@ -62,6 +66,7 @@ class LocalLeadAttentionConfig(Config):
     attention_dropout: float = 0.0
     activation: str = "gelu"
     max_relative_distance: int = 32
+    pooling: str = "record"
 
     def __post_init__(self) -> None:
         stages = len(self.dims)
@@ -96,6 +101,8 @@ class LocalLeadAttentionConfig(Config):
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.attention_dropout < 1.0:
             raise ValueError("dropout rates must lie in [0, 1)")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.max_relative_distance < 1:
             raise ValueError("max_relative_distance must be positive")
 

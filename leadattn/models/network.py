@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from leadattn.leads import LEADS
-from leadattn.models.blocks import LeadAttentionBlock, MaskedMeanMaxPool, TokenMerge, merge_keys
+from leadattn.models.blocks import (
+    LeadAttentionBlock,
+    LeadwiseMeanMaxPool,
+    MaskedMeanMaxPool,
+    TokenMerge,
+    merge_keys,
+)
 from leadattn.models.config import LocalLeadAttentionConfig
 from leadattn.models.geometry import TokenGeometry
 from leadattn.models.stem import LeadwiseStem
@@ -113,9 +119,10 @@ class LocalLeadAttentionNet(nn.Module):
         )
         self._stages = tuple(stages)
         self.norm = nn.LayerNorm(config.dims[-1])
-        self.pool = MaskedMeanMaxPool()
+        leadwise = config.pooling == "lead"
+        self.pool = LeadwiseMeanMaxPool() if leadwise else MaskedMeanMaxPool()
         self.head_drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(2 * config.dims[-1], config.num_classes)
+        self.head = nn.Linear(2 * config.dims[-1] * (NUM_LEADS if leadwise else 1), config.num_classes)
         self.apply(_init_linear)
         nn.init.trunc_normal_(self.lead_embedding, std=0.02)
 
