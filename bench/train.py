@@ -155,17 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     devices = args.devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    timing = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = args.cache_dir or Path(tmp) / "cache"
         base = [
             sys.executable,
             str(Path(__file__).resolve()),
-            "--steps",
-            str(args.steps),
-            "--warmup",
-            str(args.warmup),
-            "--threads",
-            str(args.threads),
+            *timing,
             "--manifest",
             str(args.manifest),
             "--cache-dir",
@@ -209,12 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 *(["--devices", *args.devices] if args.devices else []),
                 "--amp",
                 *args.amp,
-                "--steps",
-                str(args.steps),
-                "--warmup",
-                str(args.warmup),
-                "--threads",
-                str(args.threads),
+                *timing,
                 *(["--set", *args.set] if args.set else []),
             ]
         )

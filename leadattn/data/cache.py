@@ -27,7 +27,7 @@ from leadattn.data.preprocess import PreprocessConfig, output_length, preprocess
 from leadattn.data.records import Record, RecordError, read_record
 from leadattn.leads import LEADS
 
-FORMAT_VERSION = 2  # 2: flat leads masked absent; records at offsets fixed by the manifest
+FORMAT_VERSION = 3  # 2: flat leads masked absent; records at offsets fixed by the manifest; 3: FFT filtering
 _BATCH = 32  # records per worker task: fewer, larger filter calls and less inter-process traffic
 
 
