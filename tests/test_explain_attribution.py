@@ -70,7 +70,9 @@ def test_integrated_gradients_reports_its_convergence_delta(one_lead):
 
 
 def test_integrated_gradients_warns_when_its_integral_is_inaccurate():
-    network, record = small_model(), make_record(seconds=2.0)
+    # An untrained network's score difference is small, so its relative delta swings with the draw;
+    # this draw sits far from the bound on both sides (about 100 % with 2 steps, 0.4 % with 256).
+    network, record = small_model(seed=1), make_record(seconds=2.0)
     with pytest.warns(ConvergenceWarning, match=r"T0001 AF: .* convergence delta is .* pass more steps"):
         coarse = IntegratedGradientsExplainer(network, n_steps=2).explain(record, "AF")
     assert coarse.attrs["relative_delta"] > CONVERGENCE_BOUND
@@ -78,7 +80,7 @@ def test_integrated_gradients_warns_when_its_integral_is_inaccurate():
     assert coarse.attrs["relative_delta"] == pytest.approx(expected)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        fine = IntegratedGradientsExplainer(network, n_steps=128).explain(record, "AF")
+        fine = IntegratedGradientsExplainer(network, n_steps=256).explain(record, "AF")
     assert fine.attrs["relative_delta"] <= CONVERGENCE_BOUND
 
 
