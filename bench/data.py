@@ -130,3 +130,7 @@ def filter_error(paths: list[Path], config: PreprocessConfig) -> dict[str, tuple
             errors[name][0] = max(errors[name][0], float(diff.max()))
             errors[name][1] = max(errors[name][1], float(diff[:, second:-second].max()))
     return {name: (edge, inside) for name, (edge, inside) in errors.items()}
+
+
+if __name__ == "__main__":
+    main()

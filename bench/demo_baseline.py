@@ -28,10 +28,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from leadattn.checkpoint import load_model
 from leadattn.data import Record, read_manifest, read_record
 from leadattn.data.manifest import manifest_data_dir, manifest_labels, select_folds
-from leadattn.inference import predict_record
+from leadattn.inference import Predictor
 from leadattn.leads import LEADS
 from leadattn.metrics import auroc_auprc
 from leadattn.synth import demo_data_dir, ensure_demo_data
@@ -118,7 +117,7 @@ def main() -> None:
     manifest = read_manifest(args.data)
     root = manifest_data_dir(args.data)
     train, test = select_folds(manifest, list(range(8))), select_folds(manifest, [9])
-    loaded = load_model(args.checkpoint)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
 
     def table(frame, desc: str, model: bool) -> tuple[np.ndarray, np.ndarray | None]:
         rows, scores = [], []
@@ -126,7 +125,7 @@ def main() -> None:
             record = read_record(root / path)
             rows.append(features(record))
             if model:
-                scores.append(predict_record(loaded, record))
+                scores.append(predictor.predict(record).probabilities)
         return np.array(rows), (np.array(scores) if model else None)
 
     x_train, _ = table(train, "features (training folds)", model=False)

@@ -63,12 +63,45 @@ class CRNNBaseline(nn.Module):
         return self.net(x * mask[:, :, None].to(x.dtype))
 
 
+class ConvWithinLead(nn.Module):
+    """Ablation: a lead's within-lead attention replaced by a convolution of about its cost, per lead
+    (projection in, depthwise convolution over ``kernel`` tokens, GELU, projection out; no weight
+    connects two leads), with ``WithinLeadAttention``'s ``forward(x, offset, keys)``."""
+
+    def __init__(self, leads: int, dim: int, kernel: int = 15) -> None:
+        super().__init__()
+        self.leads, self.dim = leads, dim
+        self.project_in = nn.Conv1d(leads * dim, leads * dim, 1, groups=leads)
+        self.depthwise = nn.Conv1d(leads * dim, leads * dim, kernel, padding=kernel // 2, groups=leads * dim)
+        self.project_out = nn.Conv1d(leads * dim, leads * dim, 1, groups=leads)
+
+    def forward(self, x: torch.Tensor, offset: int = 0, keys: torch.Tensor | None = None) -> torch.Tensor:
+        batch, leads, tokens, dim = x.shape
+        if keys is not None:
+            x = x * keys[..., None].to(x.dtype)
+        y = x.permute(0, 1, 3, 2).reshape(batch, leads * dim, tokens)
+        y = self.project_out(nn.functional.gelu(self.depthwise(self.project_in(y))))
+        return y.reshape(batch, leads, dim, tokens).permute(0, 1, 3, 2)
+
+
+def conv_ablation(config: TrainConfig) -> nn.Module:
+    """The default network with every within-lead attention replaced by :class:`ConvWithinLead`."""
+    from leadattn.models import LocalLeadAttentionNet
+
+    model = LocalLeadAttentionNet(config.model)
+    for block in model.blocks:
+        block.within = ConvWithinLead(block.within.qkv_weight.shape[0], block.within.dim)
+    return model
+
+
 def build(name: str):
     if name == "leadattn":
         return None
     if name == "ecg_crnn":
         return lambda config: CRNNBaseline()
-    raise ValueError(f"unknown model {name!r}: choose leadattn or ecg_crnn")
+    if name == "leadattn_conv":
+        return conv_ablation
+    raise ValueError(f"unknown model {name!r}: choose leadattn, leadattn_conv or ecg_crnn")
 
 
 def manifest_for(data_dir: Path, out: Path) -> Path:
@@ -228,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=SHARED, help="folder of challenge-format records")
     parser.add_argument("--out", type=Path, default=Path("runs/real"), help="runs and results")
-    parser.add_argument("--models", nargs="+", default=["leadattn", "ecg_crnn"], help="leadattn, ecg_crnn")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["leadattn", "ecg_crnn"],
+        help="leadattn, ecg_crnn, leadattn_conv (within-lead attention replaced by a convolution)",
+    )
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--min-positives", type=int, default=10, help="classes scored in macro figures")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
