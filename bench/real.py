@@ -255,6 +255,36 @@ def write(results: list[dict], out: Path) -> None:
                 )
 
 
+def compare(runs: list[str], out: Path) -> None:
+    """One table and one figure of validation AUROC per epoch across earlier result folders, given
+    as ``LABEL=FOLDER`` (each holding the ``results.json`` this script writes)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    lines = [
+        "| run | model | epochs | fold 9 AUROC 12 / 2 leads | final train loss |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        label, _, folder = run.partition("=")
+        results = json.loads((Path(folder) / "results.json").read_text())
+        for r in results:
+            name = label if len(results) == 1 else f"{label} {r['model']}"
+            epochs = [row["epoch"] for row in r["history"]]
+            for ax, size in zip(axes, SUBSETS, strict=True):
+                ax.plot(epochs, [row[f"val_auroc_{size}leads"] for row in r["history"]], label=name)
+            s12, s2, loss = r["subsets"]["12"]["auroc"], r["subsets"]["2"]["auroc"], r["final_train_loss"]
+            lines.append(f"| {label} | {r['model']} | {len(epochs)} | {s12:.3f} / {s2:.3f} | {loss:.3f} |")
+    for ax, size in zip(axes, SUBSETS, strict=True):
+        ax.set(xlabel="epoch", title=f"Validation AUROC (fold 8), {size} leads")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("macro AUROC")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "compare.png", dpi=110)
+    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -275,8 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--score-only", action="store_true", help="score each run's best.pt as it stands (a run in progress)"
     )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=FOLDER",
+        help="only compare earlier result folders: OUT/compare.png (validation curves) and OUT/compare.md",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.compare, args.out)
+        return 0
     if not args.data.is_dir():
         print(f"data folder {args.data} not found", file=sys.stderr)
         return 2

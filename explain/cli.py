@@ -19,7 +19,7 @@ from explain.explainer import EXPLAINERS, explainer_class
 from explain.export import check_output_folder, export_record
 from explain.plotting import FORMATS, LAYOUTS, STYLES
 from leadattn.checkpoint import load_model
-from leadattn.cli import add_command, run_standalone
+from leadattn.cli import Command, registrar
 
 
 def _names(text: str) -> list[str]:
@@ -27,13 +27,6 @@ def _names(text: str) -> list[str]:
 
 
 DESCRIPTION = "Explain one ECG record: attention and attribution maps, figures and predictions."
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``explain`` to the ``leadattn`` command (through the ``leadattn.commands`` entry point)."""
-    add_command(
-        subparsers, "explain", "explain one record with a checkpoint", DESCRIPTION, add_arguments, run
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; bad input prints one line naming the problem and returns 2."""
-    return run_standalone("leadattn-explain", DESCRIPTION, add_arguments, run, argv)
+    return _EXPLAIN.standalone("leadattn-explain", argv)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     return 0
 
+
+_EXPLAIN = Command("explain", "explain one record with a checkpoint", DESCRIPTION, add_arguments, run)
+register = registrar(_EXPLAIN)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -192,6 +192,12 @@ def export_record(
         notes.append(f"figures skipped: {INSTALL_HINT} to get them")
     ranked = [k for k in predicted_classes(scores, thresholds) if k in predicted]
     top = {ABBREVIATIONS[k]: float(scores[k]) for k in ranked}
+    sheet: dict[str, Any] = {  # what every figure of the record shares
+        "layout": layout,
+        "rhythm_strip": "II" if "II" in inp.leads else inp.leads[0],
+        "seconds": seconds,
+        "predictions": top,
+    }
 
     _create(out)
     jobs = [(e, None) for e in explainers if not e.per_class]
@@ -213,18 +219,8 @@ def export_record(
         entry = {"name": name, **info, "files": [p.name for p in tables]}
         result.tables += tables
         if draw:
-            rhythm = "II" if "II" in inp.leads else inp.leads[0]
             try:
-                figure = plot(
-                    record,
-                    frame,
-                    style=style,
-                    layout=layout,
-                    rhythm_strip=rhythm,
-                    seconds=seconds,
-                    smooth_seconds=smooth_seconds,
-                    predictions=top,
-                )
+                figure = plot(record, frame, style=style, smooth_seconds=smooth_seconds, **sheet)
             except EmptyMapError as error:
                 notes.append(f"{name}: figure skipped ({error})")
             else:
@@ -253,10 +249,7 @@ def export_record(
             result.tables += tables
             cluster_info["files"] += [p.name for p in tables]
         if draw:
-            rhythm = "II" if "II" in inp.leads else inp.leads[0]
-            figure = plot_clusters(
-                record, found, layout=layout, rhythm_strip=rhythm, seconds=seconds, predictions=top
-            )
+            figure = plot_clusters(record, found, **sheet)
             figures = save_figure(figure, out / "clusters", formats)
             result.figures += figures
             cluster_info["files"] += [p.name for p in figures]

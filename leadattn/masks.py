@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -95,11 +95,17 @@ def _signal_length(items: Sequence[Any]) -> int:
     return int(first.shape[-1])
 
 
+@dataclass(eq=False)
 class _Collator:
-    patch_size: int
+    """What every collator has: its patch size (samples) and a generator seeded by ``seed``."""
 
-    def __init__(self, seed: int | None) -> None:
-        self.rng = np.random.default_rng(seed)
+    patch_size: int
+    seed: int | None = field(default=None, kw_only=True)
+    rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.patch_size = int(self.patch_size)
+        self.rng = np.random.default_rng(self.seed)
 
     def __call__(self, items: Sequence[Any]) -> tuple[Any, MaskBatch]:
         """Collate dataset items (signals ``[12, T]`` or tuples starting with one) and draw masks."""
@@ -120,30 +126,27 @@ class _Collator:
         raise NotImplementedError
 
 
+@dataclass(eq=False)
 class MaskCollator(_Collator):
     """ECG-JEPA masks: context blocks of ``ceil(r * N)`` patches, ``r ~ U(min_keep_ratio, max_keep_ratio)``
     once per batch; the masked part is made of blocks of at least ``min_block_size`` patches."""
 
-    def __init__(
-        self,
-        patch_size: int,
-        min_block_size: int = 10,
-        min_keep_ratio: float = 0.15,
-        max_keep_ratio: float = 0.25,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(seed)
-        if min_block_size < 1:
-            raise MaskError(f"min_block_size must be at least 1, got {min_block_size}")
-        if not 0.0 < min_keep_ratio <= max_keep_ratio < 1.0:
+    min_block_size: int = 10
+    min_keep_ratio: float = 0.15
+    max_keep_ratio: float = 0.25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.min_block_size < 1:
+            raise MaskError(f"min_block_size must be at least 1, got {self.min_block_size}")
+        if not 0.0 < self.min_keep_ratio <= self.max_keep_ratio < 1.0:
             raise MaskError(
                 f"keep ratios must satisfy 0 < min_keep_ratio <= max_keep_ratio < 1, "
-                f"got {min_keep_ratio}, {max_keep_ratio}"
+                f"got {self.min_keep_ratio}, {self.max_keep_ratio}"
             )
-        self.patch_size = int(patch_size)
-        self.min_block_size = int(min_block_size)
-        self.min_keep_ratio = float(min_keep_ratio)
-        self.max_keep_ratio = float(max_keep_ratio)
+        self.min_block_size = int(self.min_block_size)
+        self.min_keep_ratio = float(self.min_keep_ratio)
+        self.max_keep_ratio = float(self.max_keep_ratio)
 
     def check(self, patches: int) -> None:
         """An error when records of ``patches`` cannot hold one masked block at the largest keep ratio."""
@@ -194,6 +197,7 @@ class MaskCollator(_Collator):
         return free
 
 
+@dataclass(eq=False)
 class IJEPAMaskCollator(_Collator):
     """I-JEPA multi-block masks on 1-D records.
 
@@ -205,28 +209,24 @@ class IJEPAMaskCollator(_Collator):
     which lets the context overlap them. Every mask is cut to the batch minimum so that they stack.
     """
 
-    def __init__(
-        self,
-        patch_size: int,
-        context_scale: tuple[float, float] = (0.85, 0.95),
-        pred_scale: tuple[float, float] = (0.15, 0.20),
-        num_pred_blocks: int = 4,
-        min_keep: int = 10,
-        max_tries: int = 20,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(seed)
-        for name, (low, high) in (("context_scale", context_scale), ("pred_scale", pred_scale)):
+    context_scale: tuple[float, float] = (0.85, 0.95)
+    pred_scale: tuple[float, float] = (0.15, 0.20)
+    num_pred_blocks: int = 4
+    min_keep: int = 10
+    max_tries: int = 20
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, (low, high) in (("context_scale", self.context_scale), ("pred_scale", self.pred_scale)):
             if not 0.0 < low <= high <= 1.0:
                 raise MaskError(f"{name} must satisfy 0 < low <= high <= 1, got {(low, high)}")
-        if num_pred_blocks < 1 or min_keep < 1 or max_tries < 1:
+        if self.num_pred_blocks < 1 or self.min_keep < 1 or self.max_tries < 1:
             raise MaskError("num_pred_blocks, min_keep and max_tries must be at least 1")
-        self.patch_size = int(patch_size)
-        self.context_scale = (float(context_scale[0]), float(context_scale[1]))
-        self.pred_scale = (float(pred_scale[0]), float(pred_scale[1]))
-        self.num_pred_blocks = int(num_pred_blocks)
-        self.min_keep = int(min_keep)
-        self.max_tries = int(max_tries)
+        self.context_scale = (float(self.context_scale[0]), float(self.context_scale[1]))
+        self.pred_scale = (float(self.pred_scale[0]), float(self.pred_scale[1]))
+        self.num_pred_blocks = int(self.num_pred_blocks)
+        self.min_keep = int(self.min_keep)
+        self.max_tries = int(self.max_tries)
 
     def check(self, patches: int) -> None:
         """An error when the smallest context of records of ``patches`` is below ``min_keep``."""
@@ -276,6 +276,7 @@ class IJEPAMaskCollator(_Collator):
                 )
 
 
+@dataclass(eq=False)
 class LeadTimeMaskCollator(MaskCollator):
     """Lead-time block masks over (lead, patch) pairs.
 
@@ -285,24 +286,18 @@ class LeadTimeMaskCollator(MaskCollator):
     whole. Context: ``(12 - h) * N + h * K`` pairs; targets: ``h * (N - K)``; indices ``lead * N + patch``.
     """
 
-    def __init__(
-        self,
-        patch_size: int,
-        min_block_size: int = 10,
-        min_keep_ratio: float = 0.15,
-        max_keep_ratio: float = 0.25,
-        min_hidden_leads: int = 3,
-        max_hidden_leads: int = 9,
-        seed: int | None = None,
-    ) -> None:
-        if not 1 <= min_hidden_leads <= max_hidden_leads <= NUM_LEADS:
+    min_hidden_leads: int = 3
+    max_hidden_leads: int = 9
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_hidden_leads <= self.max_hidden_leads <= NUM_LEADS:
             raise MaskError(
                 f"hidden leads must satisfy 1 <= min_hidden_leads <= max_hidden_leads <= {NUM_LEADS}, "
-                f"got {min_hidden_leads}, {max_hidden_leads}"
+                f"got {self.min_hidden_leads}, {self.max_hidden_leads}"
             )
-        super().__init__(patch_size, min_block_size, min_keep_ratio, max_keep_ratio, seed)
-        self.min_hidden_leads = int(min_hidden_leads)
-        self.max_hidden_leads = int(max_hidden_leads)
+        super().__post_init__()
+        self.min_hidden_leads = int(self.min_hidden_leads)
+        self.max_hidden_leads = int(self.max_hidden_leads)
 
     def _draw(self, batch_size: int, patches: int, rng: np.random.Generator) -> MaskBatch:
         hidden = int(rng.integers(self.min_hidden_leads, self.max_hidden_leads + 1))

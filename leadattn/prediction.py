@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from leadattn.cli import add_command
+from leadattn.cli import Command, registrar
 from leadattn.data import RecordError, manifest_data_dir, read_manifest, read_record
 from leadattn.data.manifest import find_headers
 from leadattn.evaluation.challenge_format import export_outputs
@@ -87,12 +87,6 @@ DESCRIPTION = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``predict`` to the ``leadattn`` command."""
-    summary = "classify records (labelled or not) with a trained model"
-    add_command(subparsers, "predict", summary, DESCRIPTION, add_arguments, run)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``predict``."""
     parser.add_argument("checkpoint", type=Path, help="checkpoint written by training (best.pt)")
@@ -131,3 +125,10 @@ def run(args: argparse.Namespace) -> int:
         f"of {len(ABBREVIATIONS)}; predictions: {args.out}"
     )
     return 0
+
+
+register = registrar(
+    Command(
+        "predict", "classify records (labelled or not) with a trained model", DESCRIPTION, add_arguments, run
+    )
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from leadattn.cli import add_command
+from leadattn.cli import Command, add_workers_argument, registrar
 from leadattn.data.cache import build_cache, default_cache_dir
 from leadattn.data.manifest import manifest_data_dir, prepare
 from leadattn.data.preprocess import NORMALISATIONS, PreprocessConfig
@@ -71,19 +71,10 @@ CACHE = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``prepare`` and ``cache`` subcommands."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    summary = "scan a data directory into a manifest with folds"
-    add_command(subparsers, "prepare", summary, PREPARE, _prepare_arguments, _prepare, formatter=formatter)
-    summary = "preprocess a manifest's records into a memory-mapped cache"
-    add_command(subparsers, "cache", summary, CACHE, _cache_arguments, _cache, formatter=formatter)
-
-
 def _prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data_dir", type=Path, help="folder holding .hea/.mat records (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    add_workers_argument(p)
     p.add_argument(
         "--patients",
         type=Path,
@@ -122,4 +113,24 @@ def _cache_arguments(c: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="truncate longer records")
     c.add_argument("--rebuild", action="store_true", help="rebuild even when the cache is current")
-    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    add_workers_argument(c)
+
+
+register = registrar(
+    Command(
+        "prepare",
+        "scan a data directory into a manifest with folds",
+        PREPARE,
+        _prepare_arguments,
+        _prepare,
+        formatter=argparse.ArgumentDefaultsHelpFormatter,
+    ),
+    Command(
+        "cache",
+        "preprocess a manifest's records into a memory-mapped cache",
+        CACHE,
+        _cache_arguments,
+        _cache,
+        formatter=argparse.ArgumentDefaultsHelpFormatter,
+    ),
+)

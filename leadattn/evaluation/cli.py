@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from leadattn import metrics
-from leadattn.cli import add_command, run_standalone
+from leadattn.cli import Command, registrar
 from leadattn.evaluation.challenge_format import score_outputs
 from leadattn.evaluation.evaluate import DEFAULT_SUBSETS, evaluate
 from leadattn.evaluation.report import METRIC_TITLES
@@ -131,17 +131,25 @@ SCORE_OUTPUTS = (
     "lines of the .hea files of a label folder, as the 2021 challenge scores them."
 )
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate`` and ``score-outputs`` to the ``leadattn`` command."""
-    summary = "score a checkpoint on a manifest split and write a report"
-    add_command(subparsers, "evaluate", summary, EVALUATE, add_evaluate_arguments, run_evaluate)
-    summary = "score challenge-format output files against label headers"
-    add_command(
-        subparsers, "score-outputs", summary, SCORE_OUTPUTS, add_score_outputs_arguments, run_score_outputs
-    )
+_EVALUATE = Command(
+    "evaluate",
+    "score a checkpoint on a manifest split and write a report",
+    EVALUATE,
+    add_evaluate_arguments,
+    run_evaluate,
+)
+register = registrar(
+    _EVALUATE,
+    Command(
+        "score-outputs",
+        "score challenge-format output files against label headers",
+        SCORE_OUTPUTS,
+        add_score_outputs_arguments,
+        run_score_outputs,
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``leadattn-evaluate`` and ``evaluate.py``: the ``evaluate`` subcommand on its own."""
-    return run_standalone("leadattn-evaluate", EVALUATE, add_evaluate_arguments, run_evaluate, argv)
+    return _EVALUATE.standalone("leadattn-evaluate", argv)

@@ -11,7 +11,7 @@ import os
 
 import yaml
 
-from leadattn.cli import add_command
+from leadattn.cli import Command, registrar
 from leadattn.pretrain.config import PretrainConfig
 from leadattn.pretrain.loop import pretrain
 from leadattn.training.cli import add_run_arguments, flag_overrides
@@ -65,7 +65,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``pretrain`` to the ``leadattn`` command."""
-    summary = "self-supervised JEPA pretraining of the encoder (labels unused)"
-    add_command(subparsers, "pretrain", summary, DESCRIPTION, add_run_arguments, run_pretrain, EXAMPLES)
+register = registrar(
+    Command(
+        "pretrain",
+        "self-supervised JEPA pretraining of the encoder (labels unused)",
+        DESCRIPTION,
+        add_run_arguments,
+        run_pretrain,
+        EXAMPLES,
+    )
+)

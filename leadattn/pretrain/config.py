@@ -45,7 +45,7 @@ class MaskConfig(Config):
         """The collator these settings describe."""
         if self.kind == "ecg_jepa":
             return MaskCollator(
-                self.patch_size, self.min_block_size, self.min_keep_ratio, self.max_keep_ratio, seed
+                self.patch_size, self.min_block_size, self.min_keep_ratio, self.max_keep_ratio, seed=seed
             )
         if self.kind == "ijepa":
             return IJEPAMaskCollator(
@@ -63,7 +63,7 @@ class MaskConfig(Config):
             self.max_keep_ratio,
             self.min_hidden_leads,
             self.max_hidden_leads,
-            seed,
+            seed=seed,
         )
 
 

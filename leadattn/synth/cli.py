@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from leadattn.cli import add_command
+from leadattn.cli import Command, add_workers_argument, registrar
 from leadattn.data.records import read_header
 from leadattn.labels import decode
 from leadattn.synth.classes import LABEL_NOISE
@@ -54,12 +54,6 @@ DESCRIPTION = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo-data`` subcommand."""
-    summary = "generate labelled synthetic 12-lead records (WFDB .hea + .mat, and .json annotations)"
-    add_command(subparsers, "demo-data", summary, DESCRIPTION, _arguments, _demo_data)
-
-
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, nargs="?", default=None, metavar="OUT_DIR")
     p.add_argument("--n", type=int, default=DEMO_RECORDS, help="number of records")
@@ -72,7 +66,18 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         default=LABEL_NOISE,
         help="share of records whose header misses a finding or names one they lack (default: %(default)s)",
     )
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    add_workers_argument(p)
     p.add_argument(
         "--cache-root", type=Path, default=None, help="cache folder for the demo set (without OUT_DIR)"
     )
+
+
+register = registrar(
+    Command(
+        "demo-data",
+        "generate labelled synthetic 12-lead records (WFDB .hea + .mat, and .json annotations)",
+        DESCRIPTION,
+        _arguments,
+        _demo_data,
+    )
+)

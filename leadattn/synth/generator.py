@@ -38,18 +38,13 @@ Seed = int | np.random.SeedSequence | np.random.Generator
 
 @dataclass(frozen=True)
 class SynthRecord:
-    """A generated record: signal [12, samples] in mV (canonical lead order), demographics, labels
-    (abbreviations, as written to the header: with label noise they may differ from
-    ``spec.labels``, the physiology's), their SNOMED CT codes, the annotations and the physiology
-    it was drawn from."""
+    """A generated record: signal [12, samples] in mV (canonical lead order), demographics, the
+    annotations and the physiology it was drawn from. Its name, rate, labels and codes are those of
+    the annotations."""
 
-    name: str
     signal: np.ndarray
-    fs: float
     age: int
     sex: str
-    labels: tuple[str, ...]
-    dx: tuple[str, ...]
     annotations: Annotations
     spec: RecordSpec
 
@@ -58,6 +53,27 @@ class SynthRecord:
         hea = write_record(directory, self.name, self.signal, self.fs, self.age, self.sex, self.dx)
         write_annotations(hea, self.annotations)
         return hea
+
+    @property
+    def name(self) -> str:
+        """The record's name, that of its files."""
+        return self.annotations.name
+
+    @property
+    def fs(self) -> float:
+        """Sampling rate (Hz)."""
+        return self.annotations.fs
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Abbreviations as written to the header: with label noise they may differ from
+        ``spec.labels``, the physiology's."""
+        return self.annotations.labels
+
+    @property
+    def dx(self) -> tuple[str, ...]:
+        """The SNOMED CT codes of :attr:`labels`."""
+        return self.annotations.dx
 
 
 def record_name(index: int) -> str:
@@ -204,9 +220,7 @@ def generate_record(
             "true_labels": list(spec.labels),
         },
     )
-    return SynthRecord(
-        name, signal, float(fs), spec.age, spec.sex, written, annotations.dx, annotations, spec
-    )
+    return SynthRecord(signal, spec.age, spec.sex, annotations, spec)
 
 
 def _annotate_beats(

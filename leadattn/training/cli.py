@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from leadattn.cli import add_command, run_standalone
+from leadattn.cli import Command, registrar
 from leadattn.config import parse_overrides
 from leadattn.data import read_manifest, select_folds
 from leadattn.synth import demo_manifest
@@ -182,12 +182,17 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train`` to the ``leadattn`` command."""
-    summary = "train a lead-attention model (no arguments: the demo)"
-    add_command(subparsers, "train", summary, DESCRIPTION, add_arguments, run_train, EXAMPLES)
+_TRAIN = Command(
+    "train",
+    "train a lead-attention model (no arguments: the demo)",
+    DESCRIPTION,
+    add_arguments,
+    run_train,
+    EXAMPLES,
+)
+register = registrar(_TRAIN)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``leadattn-train`` and ``train.py``."""
-    return run_standalone("leadattn-train", DESCRIPTION, add_arguments, run_train, argv, EXAMPLES)
+    return _TRAIN.standalone("leadattn-train", argv)
