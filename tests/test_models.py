@@ -525,3 +525,51 @@ def test_leadwise_pooling_scales_by_the_present_leads():
     pooled = LeadwiseMeanMaxPool()(x, two).reshape(12, 6)
     assert torch.equal(pooled[two[0]], torch.full((2, 6), 6.0))
     assert torch.equal(pooled[~two[0]], torch.zeros(10, 6))
+
+
+# --- convolution inside the feed-forward layers -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conv_mlp() -> LocalLeadAttentionNet:
+    torch.manual_seed(9)
+    return LocalLeadAttentionNet(replace(SMALL, mlp_kernel=3)).eval()
+
+
+@pytest.mark.parametrize("samples", [777, 2401])
+def test_feed_forward_convolution_keeps_padding_out(conv_mlp, samples):
+    torch.manual_seed(10)
+    masks = masks_for_every_subset()
+    x = torch.randn(len(masks), 12, samples)
+    padded = torch.cat([x, 3.0 * torch.randn(len(masks), 12, 900)], dim=-1)
+    with torch.no_grad():
+        alone = conv_mlp(x, masks)
+        torch.testing.assert_close(conv_mlp(padded, masks, torch.full((len(masks),), samples)), alone)
+        attention = conv_mlp.forward_with_attention(padded, masks, torch.full((len(masks),), samples))
+    torch.testing.assert_close(attention.logits, alone)
+
+
+def test_feed_forward_convolution_mixes_time_within_a_lead_only(conv_mlp):
+    mlp = conv_mlp.blocks[0].mlp
+    assert mlp.conv is not None and mlp.conv.kernel_size == (3,)
+    x = torch.randn(1, 12, 9, SMALL.dims[0], requires_grad=True)
+    mlp(x)[0, 4, 4].sum().backward()
+    touched = x.grad.abs().sum(dim=-1)[0]  # [leads, tokens]
+    assert torch.equal(touched[4].nonzero().flatten(), torch.tensor([3, 4, 5]))
+    assert touched[torch.arange(12) != 4].abs().sum() == 0
+
+
+def test_hidden_tokens_reach_no_token_through_the_feed_forward_convolution(conv_mlp):
+    mlp = conv_mlp.blocks[0].mlp
+    x = torch.randn(1, 12, 9, SMALL.dims[0])
+    keys = torch.ones(1, 12, 9, dtype=torch.bool)
+    keys[0, :, 5] = False
+    changed = x.clone()
+    changed[0, :, 5] = 100.0
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x, keys)[keys], mlp(changed, keys)[keys])
+
+
+def test_mlp_kernel_must_be_odd():
+    with pytest.raises(ValueError, match="mlp_kernel must be 0 or a positive odd number"):
+        replace(SMALL, mlp_kernel=4)

@@ -33,6 +33,7 @@ class LeadAttentionBlock(nn.Module):
         attention_dropout: float,
         max_relative_distance: int,
         global_window: int = 128,
+        mlp_kernel: int = 0,
     ) -> None:
         super().__init__()
         self.offset = offset if window > 0 else 0
@@ -52,7 +53,7 @@ class LeadAttentionBlock(nn.Module):
         self.across = AcrossLeadAttention(leads, dim, qk_dim, across_heads, attention_dropout)
         self.drop_across = nn.Dropout(dropout)
         self.norm_mlp = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout)
+        self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout, mlp_kernel)
         self.drop_mlp = nn.Dropout(dropout)
 
     def forward(
@@ -63,7 +64,7 @@ class LeadAttentionBlock(nn.Module):
         lead)."""
         x = x + self.drop_within(self.within(self.norm_within(x), self.offset, keys))
         x = x + self.drop_across(self.across(self.norm_across(x), lead_mask, keys))
-        return x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
+        return x + self.drop_mlp(self.mlp(self.norm_mlp(x), keys))
 
     def forward_with_attention(
         self, x: torch.Tensor, lead_mask: torch.Tensor, keys: torch.Tensor | None = None
@@ -74,7 +75,7 @@ class LeadAttentionBlock(nn.Module):
         x = x + self.drop_within(y)
         y, across = self.across.forward_with_weights(self.norm_across(x), lead_mask, keys)
         x = x + self.drop_across(y)
-        x = x + self.drop_mlp(self.mlp(self.norm_mlp(x)))
+        x = x + self.drop_mlp(self.mlp(self.norm_mlp(x), keys))
         return x, within, across, key_index
 
 

@@ -41,6 +41,8 @@ class LocalLeadAttentionConfig(Config):
             are attended whole.
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
         mlp_ratio: Hidden width of the feed-forward layer relative to the token width.
+        mlp_kernel: Kernel (odd, in tokens) of a depthwise convolution along time inside every
+            feed-forward layer, within each lead; 0: none (a token-wise feed-forward layer).
         dropout: Dropout on every residual branch and before the head.
         attention_dropout: Dropout on attention weights.
         activation: Non-linearity of the stem and the feed-forward layers.
@@ -62,6 +64,7 @@ class LocalLeadAttentionConfig(Config):
     global_window: int = 128
     qk_ratio: float = 0.5
     mlp_ratio: float = 2.0
+    mlp_kernel: int = 0
     dropout: float = 0.0
     attention_dropout: float = 0.0
     activation: str = "gelu"
@@ -95,6 +98,8 @@ class LocalLeadAttentionConfig(Config):
             raise ValueError(f"every stage needs at least one block, got depths {self.depths}")
         if any(w < 0 or w % 2 for w in self.windows):
             raise ValueError(f"windows must be even numbers of tokens or 0, got {self.windows}")
+        if self.mlp_kernel < 0 or (self.mlp_kernel and self.mlp_kernel % 2 == 0):
+            raise ValueError(f"mlp_kernel must be 0 or a positive odd number, got {self.mlp_kernel}")
         if self.global_window < 1:
             raise ValueError(f"global_window must be positive, got {self.global_window}")
         if self.activation not in ACTIVATIONS:

@@ -44,14 +44,30 @@ class LeadChannelNorm(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Token-wise feed-forward layer shared by all leads: Linear, activation, dropout, Linear."""
+    """Token-wise feed-forward layer shared by all leads: Linear, activation, dropout, Linear.
 
-    def __init__(self, dim: int, hidden: int, activation: str, dropout: float) -> None:
+    With ``kernel > 0``, a depthwise convolution along time follows the first Linear (as in
+    PVTv2's feed-forward layer): each hidden channel mixes the ``kernel`` neighbouring tokens of its
+    own lead, which gives every block a local, translation-equivariant path beside attention. Tokens
+    that are not keys (padding after a record's end, tokens hidden from a context encoder) are
+    zeroed before it, so they reach no other token, as the zero padding at a record's ends does.
+    """
+
+    def __init__(self, dim: int, hidden: int, activation: str, dropout: float, kernel: int = 0) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden) if kernel else None
         self.act = make_activation(activation)
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(self.act(self.fc1(x))))
+    def forward(self, x: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``[..., N, dim]`` (``[B, leads, N, dim]`` in a block); ``keys``: bool ``[..., N]``."""
+        h = self.fc1(x)
+        if self.conv is not None:
+            if keys is not None:
+                h = h * keys[..., None].to(h.dtype)
+            shape = h.shape
+            rows = h.reshape(-1, shape[-2], shape[-1]).transpose(1, 2)
+            h = self.conv(rows).transpose(1, 2).reshape(shape)
+        return self.fc2(self.drop(self.act(h)))

@@ -110,6 +110,7 @@ class LocalLeadAttentionNet(nn.Module):
                         attention_dropout=config.attention_dropout,
                         max_relative_distance=config.max_relative_distance,
                         global_window=config.global_window,
+                        mlp_kernel=config.mlp_kernel,
                     )
                 )
                 stages.append(stage)
