@@ -156,6 +156,16 @@ def load_checkpoint(
     return payload
 
 
+MODEL_SETTINGS_ADDED = {"mlp_kernel": 0}
+"""Model settings added since format 1 was fixed, with the value that rebuilds a network written before."""
+
+
+def model_config_dict(payload: dict) -> dict:
+    """The architecture a checkpoint describes, as a complete config dict: a setting added after the
+    checkpoint was written takes the value of the network it holds (:data:`MODEL_SETTINGS_ADDED`)."""
+    return {**MODEL_SETTINGS_ADDED, **payload["model_config"]}
+
+
 @dataclass
 class LoadedModel:
     """A model ready for inference with everything needed to feed it the way it was trained."""
@@ -172,7 +182,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     """Build the model a checkpoint describes, load its weights and put it in eval mode."""
     payload = load_checkpoint(path, map_location)
     try:
-        model = LocalLeadAttentionNet(LocalLeadAttentionConfig.from_dict(payload["model_config"]))
+        model = LocalLeadAttentionNet(LocalLeadAttentionConfig.from_dict(model_config_dict(payload)))
         model.load_state_dict(payload["model_state"])
     except (TypeError, RuntimeError) as error:
         raise CheckpointError(f"checkpoint {path} does not match this model code: {error}") from None

@@ -13,7 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from leadattn.checkpoint import PRETRAINED_KEYS, PRETRAINED_KIND, CheckpointError, load_checkpoint, tensors
+from leadattn.checkpoint import (
+    PRETRAINED_KEYS,
+    PRETRAINED_KIND,
+    CheckpointError,
+    load_checkpoint,
+    model_config_dict,
+    tensors,
+)
 from leadattn.models import LocalLeadAttentionConfig
 
 ENCODER_PREFIXES = ("stem.", "lead_embedding", "blocks.", "merges.")
@@ -72,7 +79,7 @@ def load_encoder(model: nn.Module, path: str | Path, preprocess: dict[str, Any] 
     """
     payload = load_pretrained(path)
     config: LocalLeadAttentionConfig = model.config
-    differences = architecture_differences(payload["model_config"], config.to_dict())
+    differences = architecture_differences(model_config_dict(payload), config.to_dict())
     if differences:
         raise CheckpointError(
             f"{resolve_pretrained(path)} was pretrained with another architecture: " + "; ".join(differences)

@@ -460,3 +460,25 @@ def test_a_taken_run_folder_is_refused_before_any_data_is_read(tmp_path: Path) -
     )
     with pytest.raises(TrainingError, match="is a file: name a folder"):
         train(config)
+
+
+def test_a_checkpoint_written_before_mlp_kernel_loads_as_the_network_it_holds(tmp_path):
+    """Format-1 checkpoints from before ``mlp_kernel`` existed hold feed-forward layers without the
+    convolution: they load as ``mlp_kernel=0``, with the same outputs."""
+    from dataclasses import replace
+
+    from leadattn.checkpoint import classifier_payload, save_checkpoint
+    from leadattn.data import PreprocessConfig
+    from leadattn.models import LocalLeadAttentionConfig
+
+    config = replace(LocalLeadAttentionConfig(), mlp_kernel=0)
+    torch.manual_seed(3)
+    network = LocalLeadAttentionNet(config).eval()
+    thresholds = {str(size): [0.5] * len(CLASS_KEYS) for size in LEAD_SUBSETS}
+    payload = classifier_payload(network, config, PreprocessConfig(), thresholds)
+    del payload["model_config"]["mlp_kernel"]
+    loaded = load_model(save_checkpoint(tmp_path / "old.pt", payload))
+    assert loaded.model.config.mlp_kernel == 0
+    x = torch.randn(1, 12, 2000)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), network(x))

@@ -64,7 +64,7 @@ class LocalLeadAttentionConfig(Config):
     global_window: int = 128
     qk_ratio: float = 0.5
     mlp_ratio: float = 2.0
-    mlp_kernel: int = 0
+    mlp_kernel: int = 3
     dropout: float = 0.0
     attention_dropout: float = 0.0
     activation: str = "gelu"
