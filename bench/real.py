@@ -57,8 +57,10 @@ class CRNNBaseline(nn.Module):
             self.net = ECG_CRNN(classes=[str(i) for i in range(NUM_CLASSES)], n_leads=12)
 
     def forward(
-        self, x: torch.Tensor, lead_mask: torch.Tensor, lengths: torch.Tensor | None = None
+        self, x: torch.Tensor, lead_mask: torch.Tensor | None = None, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if lead_mask is None:
+            return self.net(x)
         mask = lead_mask if lead_mask.dim() == 2 else lead_mask.expand(x.shape[0], -1)
         return self.net(x * mask[:, :, None].to(x.dtype))
 
@@ -70,7 +72,6 @@ class ConvWithinLead(nn.Module):
 
     def __init__(self, leads: int, dim: int, kernel: int = 15) -> None:
         super().__init__()
-        self.leads, self.dim = leads, dim
         self.project_in = nn.Conv1d(leads * dim, leads * dim, 1, groups=leads)
         self.depthwise = nn.Conv1d(leads * dim, leads * dim, kernel, padding=kernel // 2, groups=leads * dim)
         self.project_out = nn.Conv1d(leads * dim, leads * dim, 1, groups=leads)
@@ -165,7 +166,7 @@ def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse
     result = {
         "model": name,
         "parameters": count_parameters(model),
-        "gflop_10s": (count_flops(model, 5000) if builder is None else _flops(model)) / 1e9,
+        "gflop_10s": count_flops(model, 5000) / 1e9,
         "best_epoch": int(payload["epoch"]),
         "final_train_loss": float(history[-1]["train_loss"]),
         "records_per_s": float(np.median([row["records_per_s"] for row in history])),
@@ -188,15 +189,6 @@ def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse
             },
         }
     return result
-
-
-def _flops(model: nn.Module) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 12, 5000), torch.ones(1, 12, dtype=torch.bool))
-    return int(counter.get_total_flops())
 
 
 def write(results: list[dict], out: Path) -> None:
@@ -265,7 +257,12 @@ def compare(runs: list[str], out: Path) -> None:
     ]
     for run in runs:
         label, _, folder = run.partition("=")
-        results = json.loads((Path(folder) / "results.json").read_text())
+        found = Path(folder) / "results.json"
+        if not label or not found.is_file():
+            raise SystemExit(
+                f"--compare {run}: expected LABEL=FOLDER with FOLDER/results.json from this script"
+            )
+        results = json.loads(found.read_text())
         for r in results:
             name = label if len(results) == 1 else f"{label} {r['model']}"
             epochs = [row["epoch"] for row in r["history"]]
