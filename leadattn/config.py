@@ -5,6 +5,10 @@ that inherits :class:`Config`. ``from_dict`` fills the defaults with a partial, 
 converts each value to its field's annotated type; ``replace`` takes dotted keys (``optim.lr``);
 ``to_dict`` gives plain lists and dicts, as stored in checkpoints and ``config.yaml``. Unknown keys
 and values of the wrong type are :class:`ConfigError` naming the key.
+
+Numeric limits are declared with the field (:func:`bounded`) and checked on construction, every entry
+of a tuple alike; a section's ``__post_init__`` (calling ``super().__post_init__()``) checks only what
+relates several fields.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 import tomllib
 import yaml
@@ -34,11 +38,55 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def bounded(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    note: str = "",
+) -> Any:
+    """A dataclass field whose value (each entry, for a tuple; None passes) must lie within the limits.
+
+    ``note`` is added to the error, e.g. ``"0 disables clipping"``.
+    """
+    pairs = ((">=", ge), (">", gt), ("<=", le), ("<", lt))
+    limits = tuple((op, bound) for op, bound in pairs if bound is not None)
+    return dataclasses.field(default=default, metadata={"limits": limits, "note": note})
+
+
+_HOLDS = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+}
+
 C = TypeVar("C", bound="Config")
 
 
 class Config:
-    """Reading, overriding and writing for frozen configuration dataclasses."""
+    """Reading, overriding and writing for frozen configuration dataclasses.
+
+    ``section`` names the configuration in errors (``optim`` for ``optim.lr must be > 0``).
+    """
+
+    section: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            limits = item.metadata.get("limits")
+            value = getattr(self, item.name)
+            if not limits or value is None:
+                continue
+            values = value if isinstance(value, tuple) else (value,)
+            if not all(_HOLDS[op](v, bound) for v in values for op, bound in limits):
+                where = f"{self.section}.{item.name}" if self.section else item.name
+                each = "every entry of " if isinstance(value, tuple) else ""
+                wanted = " and ".join(f"{op} {bound:g}" for op, bound in limits)
+                note = f" ({item.metadata['note']})" if item.metadata["note"] else ""
+                raise ConfigError(f"{each}{where} must be {wanted}{note}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dictionary (tuples become lists)."""

@@ -136,6 +136,13 @@ def test_overrides_convert_values_to_the_key_types() -> None:
         ("data.val_folds=[9]", r"val_folds and data.test_folds overlap"),
         ("model.dims=[32]", r"model: .*entries"),
         ("augment.lead_subsets=[12,5]", r"lead_subsets must be among"),
+        ("optim.lr=0", r"^optim.lr must be > 0, got 0.0$"),
+        ("optim.betas=[0.9,1.0]", r"^every entry of optim.betas must be >= 0 and < 1, got \(0.9, 1.0\)$"),
+        ("optim.grad_clip=-1", r"optim.grad_clip must be >= 0 \(0 disables clipping\)"),
+        ("optim.warmup_epochs=50", r"optim.warmup_epochs must not exceed optim.epochs"),
+        ("data.test_folds=[10]", r"every entry of data.test_folds must be >= 0 and < 10"),
+        ("model.dropout=1", r"model.dropout must be >= 0 and < 1"),
+        ("preprocess.clip_mv=0", r"preprocess.clip_mv must be > 0"),
         ("optim.lr", r"not of the form key=value"),
     ],
 )

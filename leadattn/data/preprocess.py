@@ -30,7 +30,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal as sps
 
-from leadattn.config import Config
+from leadattn.config import Config, bounded
 from leadattn.data.records import Record, RecordError, flat_leads
 from leadattn.leads import LEADS
 
@@ -51,19 +51,20 @@ class PreprocessConfig(Config):
     cannot dominate a record (None: no clipping).
     """
 
-    fs: float = 500.0
+    section = "preprocess"
+
+    fs: float = bounded(500.0, gt=0)
     bandpass: tuple[float, float] | None = (0.5, 45.0)
-    filter_order: int = 3
+    filter_order: int = bounded(3, ge=1)
     notch: tuple[float, ...] = (50.0, 60.0)
     normalise: Literal["mv", "record", "lead"] = "mv"
-    clip_mv: float | None = 10.0
-    max_seconds: float | None = 60.0
+    clip_mv: float | None = bounded(10.0, gt=0)
+    max_seconds: float | None = bounded(60.0, gt=0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.normalise not in NORMALISATIONS:
             raise ValueError(f"normalise must be one of {', '.join(NORMALISATIONS)}, got {self.normalise!r}")
-        if self.clip_mv is not None and not self.clip_mv > 0:
-            raise ValueError(f"clip_mv must be positive or None, got {self.clip_mv}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:

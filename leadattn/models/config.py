@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from leadattn.config import Config
+from leadattn.config import Config, bounded
 from leadattn.labels import NUM_CLASSES
 
 ACTIVATIONS = ("gelu", "relu", "elu")
@@ -52,26 +52,29 @@ class LocalLeadAttentionConfig(Config):
             which lead a feature came from.
     """
 
+    section = "model"
+
     num_classes: int = NUM_CLASSES
     stem_channels: tuple[int, ...] = (16, 32, 48)
     stem_kernels: tuple[int, ...] = (15, 7, 7, 7)
-    stem_strides: tuple[int, ...] = (8, 2, 2, 1)
-    dims: tuple[int, ...] = (48, 64, 96, 120)
-    depths: tuple[int, ...] = (1, 1, 2, 2)
+    stem_strides: tuple[int, ...] = bounded((8, 2, 2, 1), ge=1)
+    dims: tuple[int, ...] = bounded((48, 64, 96, 120), ge=1)
+    depths: tuple[int, ...] = bounded((1, 1, 2, 2), ge=1)
     within_heads: tuple[int, ...] = (1, 1, 1, 1)
     across_heads: tuple[int, ...] = (1, 1, 2, 2)
     windows: tuple[int, ...] = (16, 16, 16, 0)
-    global_window: int = 128
-    qk_ratio: float = 0.5
-    mlp_ratio: float = 2.0
+    global_window: int = bounded(128, ge=1)
+    qk_ratio: float = bounded(0.5, gt=0)
+    mlp_ratio: float = bounded(2.0, gt=0)
     mlp_kernel: int = 3
-    dropout: float = 0.0
-    attention_dropout: float = 0.0
+    dropout: float = bounded(0.0, ge=0, lt=1)
+    attention_dropout: float = bounded(0.0, ge=0, lt=1)
     activation: str = "gelu"
-    max_relative_distance: int = 32
+    max_relative_distance: int = bounded(32, ge=1)
     pooling: str = "record"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         stages = len(self.dims)
         if stages == 0:
             raise ValueError("dims must name at least one stage")
@@ -85,8 +88,6 @@ class LocalLeadAttentionConfig(Config):
             )
         if any(k < 1 or k % 2 == 0 for k in self.stem_kernels):
             raise ValueError(f"stem_kernels must be positive odd numbers, got {self.stem_kernels}")
-        if any(s < 1 for s in self.stem_strides):
-            raise ValueError(f"stem_strides must be positive, got {self.stem_strides}")
         for dim, *stage_heads in zip(self.dims, self.within_heads, self.across_heads, strict=True):
             qk = self.qk_dim(dim)
             for heads in stage_heads:
@@ -94,22 +95,14 @@ class LocalLeadAttentionConfig(Config):
                     raise ValueError(
                         f"stage width {dim} and query width {qk} must both be divisible by {heads} heads"
                     )
-        if any(d < 1 for d in self.depths):
-            raise ValueError(f"every stage needs at least one block, got depths {self.depths}")
         if any(w < 0 or w % 2 for w in self.windows):
             raise ValueError(f"windows must be even numbers of tokens or 0, got {self.windows}")
         if self.mlp_kernel < 0 or (self.mlp_kernel and self.mlp_kernel % 2 == 0):
             raise ValueError(f"mlp_kernel must be 0 or a positive odd number, got {self.mlp_kernel}")
-        if self.global_window < 1:
-            raise ValueError(f"global_window must be positive, got {self.global_window}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.attention_dropout < 1.0:
-            raise ValueError("dropout rates must lie in [0, 1)")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.max_relative_distance < 1:
-            raise ValueError("max_relative_distance must be positive")
 
     def qk_dim(self, dim: int) -> int:
         """Width of the within-lead queries and keys for a stage of token width ``dim``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from leadattn.config import Config, check
+from leadattn.config import Config, bounded, check
 from leadattn.data.preprocess import PreprocessConfig
 from leadattn.masks import IJEPAMaskCollator, LeadTimeMaskCollator, MaskCollator, MaskError
 from leadattn.models import LocalLeadAttentionConfig
@@ -23,6 +23,7 @@ from leadattn.training.config import ConfigTree, DataConfig, OptimConfig, RunCon
 class MaskConfig(Config):
     """Which mask collator hides what (see :mod:`leadattn.masks`)."""
 
+    section = "mask"
     kind: Literal["ecg_jepa", "ijepa", "lead_time"] = "lead_time"
     patch_size: int = 256
     min_block_size: int = 2
@@ -36,6 +37,7 @@ class MaskConfig(Config):
     max_hidden_leads: int = 9
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         try:
             self.collator()
         except MaskError as error:
@@ -71,30 +73,32 @@ class MaskConfig(Config):
 class PredictorConfig(Config):
     """The narrow stack of lead-attention blocks that predicts target representations."""
 
-    dim: int = 64
-    depth: int = 2
-    heads: int = 2
-    window: int = 0
-    mlp_ratio: float = 2.0
+    section = "predictor"
+    dim: int = bounded(64, ge=1)
+    depth: int = bounded(2, ge=1)
+    heads: int = bounded(2, ge=1)
+    window: int = bounded(0, ge=0)
+    mlp_ratio: float = bounded(2.0, gt=0)
 
     def __post_init__(self) -> None:
-        check(self.depth >= 1 and self.dim >= 1, "predictor.depth and predictor.dim must be at least 1")
+        super().__post_init__()
         check(self.dim % self.heads == 0, "predictor.dim must be divisible by predictor.heads")
-        check(self.window >= 0 and self.window % 2 == 0, "predictor.window must be an even number or 0")
+        check(self.window % 2 == 0, "predictor.window must be an even number or 0")
 
 
 @dataclass(frozen=True)
 class JepaConfig(Config):
     """The objective: loss on layer-normed target representations, EMA of the target encoder."""
 
+    section = "jepa"
     loss: Literal["l1", "smooth_l1"] = "l1"
-    ema_start: float = 0.998
-    ema_end: float = 0.9995
-    collapse_std: float = 0.05
+    ema_start: float = bounded(0.998, ge=0, le=1)
+    ema_end: float = bounded(0.9995, ge=0, le=1)
+    collapse_std: float = bounded(0.05, ge=0)
 
     def __post_init__(self) -> None:
-        check(0.0 <= self.ema_start <= self.ema_end <= 1.0, "jepa: need 0 <= ema_start <= ema_end <= 1")
-        check(self.collapse_std >= 0, "jepa.collapse_std must be >= 0")
+        super().__post_init__()
+        check(self.ema_start <= self.ema_end, "jepa.ema_start must not exceed jepa.ema_end")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class PretrainConfig(ConfigTree):
     run: RunConfig = field(default_factory=lambda: RunConfig(out="runs/pretrain", monitor="val_loss"))
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         stride = self.token_stride
         check(
             self.mask.patch_size % stride == 0,

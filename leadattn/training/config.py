@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from leadattn.config import Config, apply_overrides, check, read_mapping
+from leadattn.config import Config, apply_overrides, bounded, check, read_mapping
 from leadattn.data.manifest import NUM_FOLDS
 from leadattn.data.preprocess import PreprocessConfig
 from leadattn.leads import LEAD_SUBSETS
@@ -29,57 +29,49 @@ MONITORS = (*HEADLINE, "val_loss")
 class DataConfig(Config):
     """Which records train and validate the model, and how they are cut into crops."""
 
+    section = "data"
     manifest: str | None = None
     data_dir: str | None = None
     cache_dir: str | None = None
-    train_folds: tuple[int, ...] | None = None
-    train_fraction: float = 1.0
-    val_folds: tuple[int, ...] = (8,)
-    test_folds: tuple[int, ...] = (9,)
-    crop_seconds: float = 8.0
-    val_crop_seconds: float = 10.0
-    batch_size: int = 32
-    val_batch_size: int = 64
+    train_folds: tuple[int, ...] | None = bounded(None, ge=0, lt=NUM_FOLDS)
+    train_fraction: float = bounded(1.0, gt=0, le=1)
+    val_folds: tuple[int, ...] = bounded((8,), ge=0, lt=NUM_FOLDS)
+    test_folds: tuple[int, ...] = bounded((9,), ge=0, lt=NUM_FOLDS)
+    crop_seconds: float = bounded(8.0, gt=0)
+    val_crop_seconds: float = bounded(10.0, gt=0)
+    batch_size: int = bounded(32, ge=1)
+    val_batch_size: int = bounded(64, ge=1)
     sampler: Literal["shuffle", "rare_class"] = "shuffle"
-    rare_class_power: float = 0.5
-    workers: int = 2
+    rare_class_power: float = bounded(0.5, ge=0)
+    workers: int = bounded(2, ge=0)
 
     def __post_init__(self) -> None:
-        for name in ("train_folds", "val_folds", "test_folds"):
-            folds = getattr(self, name) or ()
-            check(all(0 <= f < NUM_FOLDS for f in folds), f"data.{name} must be folds 0..{NUM_FOLDS - 1}")
+        super().__post_init__()
         check(bool(self.val_folds), "data.val_folds must name at least one fold")
         check(not set(self.val_folds) & set(self.test_folds), "data.val_folds and data.test_folds overlap")
         if self.train_folds is not None:
             held_out = set(self.val_folds) | set(self.test_folds)
             check(bool(self.train_folds), "data.train_folds is empty (use null for every other fold)")
             check(not set(self.train_folds) & held_out, "data.train_folds overlaps the validation/test folds")
-        check(0.0 < self.train_fraction <= 1.0, "data.train_fraction must lie in (0, 1]")
-        check(self.crop_seconds > 0 and self.val_crop_seconds > 0, "crop lengths must be positive")
-        check(self.batch_size >= 1 and self.val_batch_size >= 1, "batch sizes must be at least 1")
-        check(self.rare_class_power >= 0, "data.rare_class_power must be >= 0")
-        check(self.workers >= 0, "data.workers must be >= 0")
 
 
 @dataclass(frozen=True)
 class AugmentConfig(Config):
     """Training-time changes to each crop; validation crops are never augmented."""
 
+    section = "augment"
     enabled: bool = True
-    probability: float = 0.5
-    amplitude: float = 0.2
-    baseline_wander: float = 0.3
-    gaussian_noise: float = 0.05
-    mains_noise: float = 0.05
-    time_shift_seconds: float = 0.5
+    probability: float = bounded(0.5, ge=0, le=1)
+    amplitude: float = bounded(0.2, ge=0, lt=1)
+    baseline_wander: float = bounded(0.3, ge=0)
+    gaussian_noise: float = bounded(0.05, ge=0)
+    mains_noise: float = bounded(0.05, ge=0)
+    time_shift_seconds: float = bounded(0.5, ge=0)
     lead_subsets: tuple[int, ...] = (12, 6, 4, 3, 2)
-    lead_subset_weights: tuple[float, ...] = (0.4, 0.15, 0.15, 0.15, 0.15)
+    lead_subset_weights: tuple[float, ...] = bounded((0.4, 0.15, 0.15, 0.15, 0.15), ge=0)
 
     def __post_init__(self) -> None:
-        check(0.0 <= self.probability <= 1.0, "augment.probability must lie in [0, 1]")
-        check(0.0 <= self.amplitude < 1.0, "augment.amplitude must lie in [0, 1)")
-        for name in ("baseline_wander", "gaussian_noise", "mains_noise", "time_shift_seconds"):
-            check(getattr(self, name) >= 0, f"augment.{name} must be >= 0")
+        super().__post_init__()
         unknown = [s for s in self.lead_subsets if s not in LEAD_SUBSETS]
         check(not unknown, f"augment.lead_subsets must be among {sorted(LEAD_SUBSETS)}, got {unknown}")
         check(bool(self.lead_subsets), "augment.lead_subsets must name at least one subset")
@@ -87,58 +79,47 @@ class AugmentConfig(Config):
             len(self.lead_subset_weights) == len(self.lead_subsets),
             "augment.lead_subset_weights needs one weight per entry of augment.lead_subsets",
         )
-        check(
-            all(w >= 0 for w in self.lead_subset_weights) and sum(self.lead_subset_weights) > 0,
-            "augment.lead_subset_weights must be >= 0 with a positive sum",
-        )
+        check(sum(self.lead_subset_weights) > 0, "augment.lead_subset_weights must have a positive sum")
 
 
 @dataclass(frozen=True)
 class LossConfig(Config):
     """Binary cross-entropy with logits, optionally class-weighted, or the asymmetric loss."""
 
+    section = "loss"
     kind: Literal["bce", "asymmetric"] = "bce"
     class_weighting: Literal["none", "inverse_frequency", "sqrt_inverse_frequency"] = "none"
-    max_positive_weight: float = 10.0
-    negative_weight: float = 1.0
-    gamma_positive: float = 0.0
-    gamma_negative: float = 4.0
-    clip: float = 0.05
-
-    def __post_init__(self) -> None:
-        check(self.max_positive_weight >= 1.0, "loss.max_positive_weight must be >= 1")
-        check(self.negative_weight > 0, "loss.negative_weight must be positive")
-        check(self.gamma_positive >= 0 and self.gamma_negative >= 0, "loss gammas must be >= 0")
-        check(0.0 <= self.clip < 1.0, "loss.clip must lie in [0, 1)")
+    max_positive_weight: float = bounded(10.0, ge=1)
+    negative_weight: float = bounded(1.0, gt=0)
+    gamma_positive: float = bounded(0.0, ge=0)
+    gamma_negative: float = bounded(4.0, ge=0)
+    clip: float = bounded(0.05, ge=0, lt=1)
 
 
 @dataclass(frozen=True)
 class OptimConfig(Config):
     """AdamW, the learning-rate schedule and gradient clipping."""
 
-    epochs: int = 40
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
+    section = "optim"
+    epochs: int = bounded(40, ge=1)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.05, ge=0)
+    betas: tuple[float, float] = bounded((0.9, 0.999), ge=0, lt=1)
     schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.01
-    grad_clip: float = 1.0
+    warmup_epochs: float = bounded(1.0, ge=0)
+    min_lr_ratio: float = bounded(0.01, ge=0, le=1)
+    grad_clip: float = bounded(1.0, ge=0, note="0 disables clipping")
 
     def __post_init__(self) -> None:
-        check(self.epochs >= 1, "optim.epochs must be at least 1")
-        check(self.lr > 0, "optim.lr must be positive")
-        check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
-        check(all(0.0 <= b < 1.0 for b in self.betas), "optim.betas must lie in [0, 1)")
-        check(0.0 <= self.warmup_epochs <= self.epochs, "optim.warmup_epochs must lie in [0, optim.epochs]")
-        check(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio must lie in [0, 1]")
-        check(self.grad_clip >= 0, "optim.grad_clip must be >= 0 (0 disables clipping)")
+        super().__post_init__()
+        check(self.warmup_epochs <= self.epochs, "optim.warmup_epochs must not exceed optim.epochs")
 
 
 @dataclass(frozen=True)
 class RunConfig(Config):
     """Where the run goes, the hardware it uses, and when it stops."""
 
+    section = "run"
     out: str = "runs/default"
     seed: int = 0
     device: str = "auto"
@@ -146,17 +127,16 @@ class RunConfig(Config):
     compile: bool = False
     deterministic: bool = False
     threshold_objective: Literal["challenge", "f_measure"] = "challenge"
-    threshold_min_positives: int = 5
+    threshold_min_positives: int = bounded(5, ge=0)
     val_subsets: tuple[int, ...] = (12, 6, 4, 3, 2)
     monitor: str = "challenge_metric"
-    patience: int = 10
+    patience: int = bounded(10, ge=0, note="0 disables early stopping")
     tensorboard: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.monitor in MONITORS, f"run.monitor must be one of {', '.join(MONITORS)}")
-        check(self.patience >= 0, "run.patience must be >= 0 (0 disables early stopping)")
-        check(self.threshold_min_positives >= 0, "run.threshold_min_positives must be >= 0")
         check(
             bool(self.val_subsets) and set(self.val_subsets) <= set(LEAD_SUBSETS),
             f"run.val_subsets must list lead subset sizes among {', '.join(map(str, LEAD_SUBSETS))}",
@@ -185,10 +165,12 @@ class ConfigTree(Config):
 class FinetuneConfig(Config):
     """Starting from a pretrained encoder (``leadattn pretrain``) instead of random weights."""
 
+    section = "finetune"
     init: str | None = None
     linear_probe: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(not self.linear_probe or self.init is not None, "finetune.linear_probe needs finetune.init")
 
 
