@@ -27,7 +27,7 @@ import torch
 
 from leadattn import metrics
 from leadattn.checkpoint import load_model
-from leadattn.data import prepare, read_manifest, select_folds
+from leadattn.data import prepare, read_manifest, read_patients, select_folds
 from leadattn.labels import NUM_CLASSES
 from leadattn.pretrain import PretrainConfig, pretrain
 from leadattn.synth import demo_manifest
@@ -239,8 +239,8 @@ def main() -> None:
             if not manifest.is_file():
                 origin = Path(folder) / "ORIGIN.csv"  # PTB-XL's record -> patient table, when present
                 has_patients = origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0]
-                patients = origin if has_patients else None
-                prepare(Path(folder), manifest, patients=patients, patient_column="patient_id")
+                patients = read_patients(origin, patient_column="patient_id") if has_patients else None
+                prepare(Path(folder), manifest, patients=patients)
         reports[name] = run_dataset(args, name, manifest)
         (args.out / "results.json").write_text(json.dumps(reports, indent=1))
     for name, report in reports.items():

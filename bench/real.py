@@ -31,7 +31,7 @@ from torch import nn  # noqa: E402
 
 from leadattn import metrics  # noqa: E402
 from leadattn.checkpoint import load_checkpoint  # noqa: E402
-from leadattn.data import prepare, read_manifest, select_folds  # noqa: E402
+from leadattn.data import prepare, read_manifest, read_patients, select_folds  # noqa: E402
 from leadattn.inference import score_signals, subset_key  # noqa: E402
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES  # noqa: E402
 from leadattn.leads import lead_mask  # noqa: E402
@@ -111,9 +111,11 @@ def manifest_for(data_dir: Path, out: Path) -> Path:
     if not manifest.is_file():
         origin = data_dir / "ORIGIN.csv"
         patients = (
-            origin if origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0] else None
+            read_patients(origin, patient_column="patient_id")
+            if origin.is_file() and "patient_id" in origin.read_text().partition("\n")[0]
+            else None
         )
-        prepare(data_dir, manifest, patients=patients, patient_column="patient_id")
+        prepare(data_dir, manifest, patients=patients)
     return manifest
 
 

@@ -11,7 +11,15 @@ from records_factory import ecg_like, write_record
 from tests_paths import TEST_PTBXL
 
 from leadattn import labels
-from leadattn.data import fold_of, manifest_data_dir, manifest_labels, prepare, read_manifest, select_folds
+from leadattn.data import (
+    fold_of,
+    manifest_data_dir,
+    manifest_labels,
+    prepare,
+    read_manifest,
+    read_patients,
+    select_folds,
+)
 
 SHARED_LABEL_COUNTS = {
     "STach": 23,
@@ -94,8 +102,7 @@ def test_a_patients_records_share_a_fold(tmp_path):
         TEST_PTBXL,
         tmp_path / "p.csv",
         workers=1,
-        patients=TEST_PTBXL / "ORIGIN.csv",
-        patient_column="patient_id",
+        patients=read_patients(TEST_PTBXL / "ORIGIN.csv", patient_column="patient_id"),
     )
     frame = result.manifest.set_index("name")
     assert frame.loc["HR00242", "group"] == frame.loc["HR02251", "group"] == "patient:16654"
@@ -117,9 +124,7 @@ def test_patient_table_loose_ends_are_counted_not_fatal(tmp_path):
         data,
         tmp_path / "m.csv",
         workers=1,
-        patients=tmp_path / "t.csv",
-        record_column="ecg",
-        patient_column="who",
+        patients=read_patients(tmp_path / "t.csv", record_column="ecg", patient_column="who"),
     )
     frame = result.manifest.set_index("name")
     assert (

@@ -8,6 +8,7 @@ from leadattn.data.manifest import (
     manifest_labels,
     prepare,
     read_manifest,
+    read_patients,
     select_folds,
 )
 from leadattn.data.preprocess import (
@@ -45,6 +46,7 @@ __all__ = [
     "preprocess_records",
     "read_header",
     "read_manifest",
+    "read_patients",
     "read_record",
     "select_folds",
     "source_of",

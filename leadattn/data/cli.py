@@ -7,19 +7,13 @@ from pathlib import Path
 
 from leadattn.cli import Command, add_workers_argument, registrar
 from leadattn.data.cache import build_cache, default_cache_dir
-from leadattn.data.manifest import manifest_data_dir, prepare
+from leadattn.data.manifest import manifest_data_dir, prepare, read_patients
 from leadattn.data.preprocess import NORMALISATIONS, PreprocessConfig
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    result = prepare(
-        args.data_dir,
-        args.out,
-        workers=args.workers,
-        patients=args.patients,
-        record_column=args.record_column,
-        patient_column=args.patient_column,
-    )
+    patients = args.patients and read_patients(args.patients, args.record_column, args.patient_column)
+    result = prepare(args.data_dir, args.out, workers=args.workers, patients=patients)
     print(f"{len(result.manifest)} records in {result.manifest['group'].nunique()} fold groups -> {args.out}")
     if len(result.errors):
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(result.error_counts.items()))

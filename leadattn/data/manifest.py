@@ -129,7 +129,8 @@ def read_patients(
         raise ValueError(
             f"patient table {path} has no column {', '.join(repr(c) for c in missing)} "
             f"(its columns: {', '.join(table.columns)}); "
-            "choose them with --record-column/--patient-column (record_column/patient_column in Python)"
+            "choose them with --record-column/--patient-column (read_patients(path, record_column, "
+            "patient_column) in Python)"
         )
     table = table[[record_column, patient_column]].set_axis(["record", "patient"], axis=1)
     table = table.apply(lambda column: column.str.strip())
@@ -179,15 +180,14 @@ def prepare(
     out: str | Path | None = None,
     workers: int | None = None,
     patients: str | Path | pd.DataFrame | None = None,
-    record_column: str = "record",
-    patient_column: str = "patient",
 ) -> ScanResult:
     """Scan ``data_dir`` recursively and build the manifest; unreadable records are skipped and listed.
 
-    ``patients`` is a record -> patient table (a CSV path, read with :func:`read_patients` and the
-    given column names, or a frame with columns ``record`` and ``patient``): a patient's records share
-    a fold. Copies of one signal always share a fold. Table rows naming records that are not in the
-    folder are counted and listed, not an error; records missing from the table are their own group.
+    ``patients`` is a record -> patient table: a frame from :func:`read_patients` (which reads a CSV
+    with any column names), or the path of a CSV with columns ``record`` and ``patient``. A patient's
+    records share a fold. Copies of one signal always share a fold. Table rows naming records that are
+    not in the folder are counted and listed, not an error; records missing from the table are their
+    own group.
 
     With ``out``, writes the manifest CSV, ``<out>.errors.csv`` (one row per skipped record: name,
     path, kind, message), ``<out>.duplicates.csv`` (the copies of one signal), ``<out>.unmatched.csv``
@@ -198,7 +198,7 @@ def prepare(
     if not root.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist")
     if patients is not None and not isinstance(patients, pd.DataFrame):
-        patients = read_patients(patients, record_column, patient_column)
+        patients = read_patients(patients)
     headers = find_headers(root)
     if not headers:
         raise FileNotFoundError(f"no record headers (.hea) under {data_dir}")

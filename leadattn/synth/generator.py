@@ -157,8 +157,8 @@ def generate_record(
 
     gains = _beat_gains(schedule.qrs_onset, spec.resp_hz, rng)
     parts: list[Waves] = []
-    bounds = np.zeros((len(schedule), 2))
-    qts = np.zeros(len(schedule))
+    bounds = np.zeros((len(schedule.qrs_onset), 2))
+    qts = np.zeros(len(schedule.qrs_onset))
     for shape, mask in ((dominant, ~schedule.ectopic), (ectopic, schedule.ectopic)):
         if shape is None or not mask.any():
             continue

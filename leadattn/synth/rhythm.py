@@ -30,9 +30,6 @@ class Schedule:
     ectopic: np.ndarray
     rr_before: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.qrs_onset)
-
 
 def _covering(intervals: np.ndarray, first: float, seconds: float) -> np.ndarray:
     """Cumulative times from ``first`` until one beyond ``seconds``."""
