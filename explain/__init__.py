@@ -39,7 +39,7 @@ from explain.faithfulness import faithfulness, faithfulness_table, readme_table
 from explain.frames import TIME_INDEX, check_frame
 from explain.inputs import ExplainInput, prepare_input
 from explain.normalise import EmptyMapError, infer_polarity, normalise
-from explain.plotting import PlotUnavailableError, plot, save_figure
+from explain.plotting import PlotUnavailableError, Sheet, plot, save_figure
 
 __all__ = [
     "CONVERGENCE_BOUND",
@@ -78,4 +78,5 @@ __all__ = [
     "prepare_input",
     "readme_table",
     "save_figure",
+    "Sheet",
 ]

@@ -41,7 +41,7 @@ from explain.inputs import (
     unwrap,
 )
 from explain.normalise import EmptyMapError
-from explain.plotting import FORMATS, INSTALL_HINT, plot, plotting_available, save_figure
+from explain.plotting import FORMATS, INSTALL_HINT, Sheet, plot, plotting_available, save_figure
 from leadattn.checkpoint import load_model
 from leadattn.data import Record
 from leadattn.labels import ABBREVIATIONS
@@ -192,12 +192,7 @@ def export_record(
         notes.append(f"figures skipped: {INSTALL_HINT} to get them")
     ranked = [k for k in predicted_classes(scores, thresholds) if k in predicted]
     top = {ABBREVIATIONS[k]: float(scores[k]) for k in ranked}
-    sheet: dict[str, Any] = {  # what every figure of the record shares
-        "layout": layout,
-        "rhythm_strip": "II" if "II" in inp.leads else inp.leads[0],
-        "seconds": seconds,
-        "predictions": top,
-    }
+    sheet = Sheet(layout=layout, rhythm_strip="II" if "II" in inp.leads else inp.leads[0], seconds=seconds)
 
     _create(out)
     jobs = [(e, None) for e in explainers if not e.per_class]
@@ -220,7 +215,7 @@ def export_record(
         result.tables += tables
         if draw:
             try:
-                figure = plot(record, frame, style=style, smooth_seconds=smooth_seconds, **sheet)
+                figure = plot(record, frame, style, sheet, smooth_seconds=smooth_seconds, predictions=top)
             except EmptyMapError as error:
                 notes.append(f"{name}: figure skipped ({error})")
             else:
@@ -249,7 +244,7 @@ def export_record(
             result.tables += tables
             cluster_info["files"] += [p.name for p in tables]
         if draw:
-            figure = plot_clusters(record, found, **sheet)
+            figure = plot_clusters(record, found, sheet, predictions=top)
             figures = save_figure(figure, out / "clusters", formats)
             result.figures += figures
             cluster_info["files"] += [p.name for p in figures]

@@ -21,6 +21,7 @@ layout. ``rhythm_strip`` adds a full-width row of one lead below the sheet.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,34 @@ SCALE_NOTE = "true to scale at 100 % print size: 1 mm squares"
 
 class PlotUnavailableError(MissingExtraError):
     """pmecg, the optional plotting dependency, is not installed."""
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What a figure shows of its record, shared by every overlay drawn on ECG paper.
+
+    ``layout``: one of :data:`LAYOUTS`; ``rhythm_strip``: the lead of a full-width strip below the
+    sheet (None: no strip); ``seconds`` from ``start`` are shown (None: the whole record); ``dpi`` of
+    the on-screen figure (its size in inches is the paper's whatever the dpi).
+    """
+
+    layout: str = "4x3"
+    rhythm_strip: str | None = "II"
+    start: float = 0.0
+    seconds: float | None = 10.0
+    dpi: int = 100
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {tuple(LAYOUTS)}, got {self.layout!r}")
+
+    def check_strip(self, record: Record, leads: Sequence[str], what: str) -> None:
+        """Raise ``ValueError`` naming ``record`` unless the rhythm strip is among ``leads``."""
+        if self.rhythm_strip is not None and self.rhythm_strip not in leads:
+            raise ValueError(
+                f"{record.name}: rhythm strip lead {self.rhythm_strip!r} {what} ({', '.join(leads)}); "
+                "pass another lead or None"
+            )
 
 
 def _pmecg() -> Any:
@@ -110,13 +139,13 @@ def _configuration(pmecg: Any, layout: str, ecg: pd.DataFrame) -> tuple[Any, int
 
 
 def _paper_trace(
-    pmecg: Any, record: Record, leads: Sequence[str], layout: str, start: float, seconds: float | None
+    pmecg: Any, record: Record, leads: Sequence[str], sheet: Sheet
 ) -> tuple[pd.DataFrame, Any, slice]:
-    """The display trace of ``leads`` in the plotted window, the pmecg configuration of ``layout``
+    """The display trace of ``leads`` in the sheet's window, the pmecg configuration of its layout
     for them and the window (samples of the record)."""
     ecg = pd.DataFrame(_display_signal(record, leads).T, columns=list(leads))
-    config, columns = _configuration(pmecg, layout, ecg)
-    window = _window(record, start, seconds, columns)
+    config, columns = _configuration(pmecg, sheet.layout, ecg)
+    window = _window(record, sheet.start, sheet.seconds, columns)
     return ecg.iloc[window].reset_index(drop=True), config, window
 
 
@@ -126,13 +155,13 @@ def _draw_paper(
     ecg: pd.DataFrame,
     config: Any,
     attention: Any,
-    rhythm_strip: str | None,
-    dpi: int,
+    sheet: Sheet,
     information: Any = None,
 ) -> Any:
-    """The pmecg figure of ``ecg`` on ECG paper with the overlay ``attention`` and, when
-    ``rhythm_strip`` names a lead, a rhythm strip of it."""
-    strip = None if rhythm_strip is None else pmecg.RhythmStripsConfig(ecg_data=ecg[[rhythm_strip]])
+    """The pmecg figure of ``ecg`` on ECG paper with the overlay ``attention`` and, when the sheet
+    names one, a rhythm strip."""
+    lead = sheet.rhythm_strip
+    strip = None if lead is None else pmecg.RhythmStripsConfig(ecg_data=ecg[[lead]])
     plotter = pmecg.ECGPlotter(speed=SPEED_MM_S, voltage=GAIN_MM_MV, print_information=True)
     figure = plotter.plot(
         ecg,
@@ -143,7 +172,7 @@ def _draw_paper(
         attention_map=attention,
         rhythm_strips=strip,
     )
-    figure.set_dpi(dpi)
+    figure.set_dpi(sheet.dpi)
     return figure
 
 
@@ -196,18 +225,14 @@ def plot(
     record: Record | str | Path,
     frame: pd.DataFrame,
     style: str = "interval",
-    layout: str = "4x3",
-    rhythm_strip: str | None = "II",
+    sheet: Sheet | None = None,
     polarity: str | None = None,
     scope: str = "record",
     absolute: bool = False,
     smooth_seconds: float | None = None,
     quantile: float = 0.995,
-    start: float = 0.0,
-    seconds: float | None = 10.0,
     predictions: Mapping[str, float] | None = None,
     title: str | None = None,
-    dpi: int = 100,
 ) -> Any:
     """Draw ``record`` (a :class:`~leadattn.data.Record` or its path) with ``frame`` overlaid;
     returns the matplotlib figure.
@@ -215,26 +240,21 @@ def plot(
     ``frame`` must be a map of this record (columns among its leads, one row per sample), as made
     by an explainer's ``explain`` (:mod:`explain.explainer`). ``polarity``,
     ``scope``, ``absolute``, ``smooth_seconds`` and ``quantile`` (the magnitude drawn at full
-    strength; larger values are clipped) go to :func:`explain.normalise.normalise`. The
-    figure shows ``seconds`` from ``start`` (None: the whole record). ``predictions`` (class ->
+    strength; larger values are clipped) go to :func:`explain.normalise.normalise`. ``sheet``
+    (default :class:`Sheet`: 4x3 with a lead II strip, the first 10 s) sets what of the record the
+    figure shows. ``predictions`` (class ->
     score) are listed in the title with the record's labels. A map whose values are all negative
     is drawn by magnitude in the negative colour, since pmecg's signed maps need both signs. The
     figure is detached from pyplot (it has an Agg canvas): save it with :func:`save_figure` or
     display it; its size is the paper's, so keep it (no ``bbox_inches="tight"``) to print to scale.
     """
-    record = as_record(record)
+    record, sheet = as_record(record), sheet or Sheet()
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {tuple(LAYOUTS)}, got {layout!r}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     checked = check_frame(frame, record)
-    if rhythm_strip is not None and rhythm_strip not in checked.columns:
-        raise ValueError(
-            f"{record.name}: rhythm strip lead {rhythm_strip!r} is not in the map "
-            f"({', '.join(checked.columns)}); pass another lead or None"
-        )
+    sheet.check_strip(record, list(checked.columns), "is not in the map")
     pmecg = _pmecg()
     scaled = normalise(
         checked,
@@ -244,7 +264,7 @@ def plot(
         smooth_seconds=smooth_seconds,
         quantile=quantile,
     )
-    ecg, config, window = _paper_trace(pmecg, record, list(scaled.columns), layout, start, seconds)
+    ecg, config, window = _paper_trace(pmecg, record, list(scaled.columns), sheet)
     overlay = scaled.iloc[window].reset_index(drop=True)
     values = overlay.to_numpy()
     finite = values[np.isfinite(values)]
@@ -256,7 +276,7 @@ def plot(
         overlay, kind, colour = overlay.abs(), "positive", _NEGATIVE_COLOUR
     elif kind == "positive" or finite.min() >= 0:
         kind, colour = "positive", _POSITIVE_COLOUR
-    strip_map = None if rhythm_strip is None else overlay[[rhythm_strip]]
+    strip_map = None if sheet.rhythm_strip is None else overlay[[sheet.rhythm_strip]]
     overlay_classes = {
         "interval": pmecg.IntervalAttentionMap,
         "background": pmecg.BackgroundAttentionMap,
@@ -274,7 +294,7 @@ def plot(
         filter="0.5 Hz high-pass (display)",
         machine_model=SCALE_NOTE,
     )
-    figure = _draw_paper(pmecg, record, ecg, config, attention, rhythm_strip, dpi, information)
+    figure = _draw_paper(pmecg, record, ecg, config, attention, sheet, information)
     heading = title if title is not None else _title(record, frame, predictions)
     low = "-1" if kind == "signed" else "0"
     key = f"overlay: map scaled per {scope} to [{low}, 1], colour scale at right"

@@ -45,6 +45,7 @@ from explain.clusters import (
     token_batch,
 )
 from explain.clusters.cli import main as clusters_main
+from explain.plotting import Sheet
 from leadattn.checkpoint import LoadedModel, load_model
 from leadattn.data import PreprocessConfig, RecordError, prepare
 from leadattn.labels import ABBREVIATIONS, NUM_CLASSES
@@ -416,12 +417,12 @@ def test_landmarks_label_samples_and_score_a_perfect_clustering(demo):
 def test_figures(fitted, loaded, demo):
     _, paths = demo
     found = record_clusters(loaded, fitted, paths[0])
-    figure = plot_clusters(paths[0], found, seconds=4.0)
+    figure = plot_clusters(paths[0], found, sheet=Sheet(seconds=4.0))
     legend = figure.legends[0]
     assert {t.get_text() for t in legend.get_texts()} <= set(fitted.names)
     assert "clusters per lead" in figure._suptitle.get_text()
     with pytest.raises(ValueError, match="rhythm strip lead 'V9' has no clusters"):
-        plot_clusters(paths[0], found, rhythm_strip="V9")
+        plot_clusters(paths[0], found, sheet=Sheet(rhythm_strip="V9"))
     with pytest.raises(ValueError, match="the clusters describe another record"):
         plot_clusters(paths[1], found)
     table = class_table(

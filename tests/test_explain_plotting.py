@@ -18,7 +18,7 @@ from explain.attention import AttentionExplainer
 from explain.attribution import IntegratedGradientsExplainer, SaliencyExplainer
 from explain.frames import make_frame
 from explain.normalise import EmptyMapError
-from explain.plotting import PlotUnavailableError, plot, save_figure
+from explain.plotting import PlotUnavailableError, Sheet, plot, save_figure
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -56,7 +56,7 @@ def frames(record):
 @pytest.mark.parametrize("style", ["interval", "background", "line"])
 @pytest.mark.parametrize("kind", ["attention", "integrated_gradients", "saliency_abs"])
 def test_pmecg_draws_every_kind_of_frame_in_every_style(record, frames, kind, style):
-    figure = plot(record, frames[kind], style=style, seconds=None, predictions={"AF": 0.9})
+    figure = plot(record, frames[kind], style=style, predictions={"AF": 0.9}, sheet=Sheet(seconds=None))
     axis = figure.axes[0]
     overlay = LineCollection if style == "line" else PolyCollection
     assert any(isinstance(c, overlay) for c in axis.collections)
@@ -74,21 +74,22 @@ def _greens_and_purples(pixels: np.ndarray) -> tuple[float, float]:
 
 
 def test_background_overlay_shows_both_colours_of_a_signed_map(record, frames):
-    figure = plot(record, frames["integrated_gradients"], style="background", layout="2x6", seconds=None)
+    sheet = Sheet(layout="2x6", seconds=None)
+    figure = plot(record, frames["integrated_gradients"], style="background", sheet=sheet)
     green, purple = _greens_and_purples(_pixels(figure))
     assert green > 1e-4 and purple > 1e-4
 
 
 def test_the_band_stands_out_from_the_pink_paper(record, frames):
     """Attention is drawn green: a hue the red grid never has (a red band vanished into it)."""
-    bare = plot(record, frames["attention"], style="interval", seconds=None)
+    bare = plot(record, frames["attention"], style="interval", sheet=Sheet(seconds=None))
     green, _ = _greens_and_purples(_pixels(bare))
     assert green > 0.01
 
 
 def test_the_pdf_is_true_to_scale_and_says_so(tmp_path, record, frames):
     """One axis unit is one inch of paper: a 5 mm grid box prints at 5 mm from the PDF."""
-    figure = plot(record, frames["attention"], seconds=None)
+    figure = plot(record, frames["attention"], sheet=Sheet(seconds=None))
     axis = figure.axes[0]
     x0, y0, width, height = axis.get_position().bounds
     assert (x0, y0, width) == (0.0, 0.0, 1.0) and height < 1.0  # the sheet fills the figure below the title
@@ -102,7 +103,7 @@ def test_the_pdf_is_true_to_scale_and_says_so(tmp_path, record, frames):
 
 
 def test_the_figure_names_labels_age_sex_and_the_colour_scale(record, frames):
-    figure = plot(record, frames["integrated_gradients"], seconds=None, predictions={"AF": 0.9})
+    figure = plot(record, frames["integrated_gradients"], predictions={"AF": 0.9}, sheet=Sheet(seconds=None))
     text = _texts(figure)
     assert "labels: NSR" in text and "predicted: AF 0.90" in text  # make_record's Dx is sinus rhythm
     assert "T0001, Female, 50 yrs" in text
@@ -113,21 +114,21 @@ def test_the_figure_names_labels_age_sex_and_the_colour_scale(record, frames):
 
 @pytest.mark.parametrize("layout", ["4x3", "2x6", "1x12"])
 def test_layouts_and_the_rhythm_strip(record, frames, layout):
-    with_strip = plot(record, frames["attention"], layout=layout, seconds=None)
-    without = plot(record, frames["attention"], layout=layout, rhythm_strip=None, seconds=None)
+    with_strip = plot(record, frames["attention"], sheet=Sheet(layout=layout, seconds=None))
+    without = plot(record, frames["attention"], sheet=Sheet(layout=layout, rhythm_strip=None, seconds=None))
     assert with_strip.get_size_inches()[1] > without.get_size_inches()[1]
 
 
 def test_lead_subset_record_at_another_rate_and_an_all_negative_map():
     record = make_record(seconds=3.0, fs=250.0, leads=("I", "II", "V2"))
     frame = SaliencyExplainer(OneLeadModel("II")).explain(record, "AF")
-    _assert_not_blank(_pixels(plot(record, frame, layout="4x3", seconds=None)))
+    _assert_not_blank(_pixels(plot(record, frame, sheet=Sheet(layout="4x3", seconds=None))))
     negative = make_frame(-np.abs(np.random.default_rng(0).standard_normal((3, 750))), record.leads, 250.0)
-    _assert_not_blank(_pixels(plot(record, negative, style="line", seconds=2.0)))
+    _assert_not_blank(_pixels(plot(record, negative, style="line", sheet=Sheet(seconds=2.0))))
 
 
 def test_figures_are_saved_as_png_svg_and_pdf(tmp_path, record, frames):
-    figure = plot(record, frames["attention"], seconds=None)
+    figure = plot(record, frames["attention"], sheet=Sheet(seconds=None))
     paths = save_figure(figure, tmp_path / "map.png", ("png", "svg", "pdf"))
     assert [p.name for p in paths] == ["map.png", "map.svg", "map.pdf"]
     assert all(p.stat().st_size > 1000 for p in paths)
@@ -141,11 +142,11 @@ def test_inputs_are_checked_before_pmecg_sees_them(record, frames):
     with pytest.raises(ValueError, match="style must be one of"):
         plot(record, frame, style="heat")
     with pytest.raises(ValueError, match="layout must be one of"):
-        plot(record, frame, layout="3x4")
+        plot(record, frame, sheet=Sheet(layout="3x4"))
     with pytest.raises(ValueError, match="rhythm strip lead 'V7' is not in the map"):
-        plot(record, frame, rhythm_strip="V7")
+        plot(record, frame, sheet=Sheet(rhythm_strip="V7"))
     with pytest.raises(ValueError, match="start 5 s is outside the record"):
-        plot(record, frame, start=5)
+        plot(record, frame, sheet=Sheet(start=5))
     with pytest.raises(ValueError, match="the map has 1499 rows, the record 1500 samples"):
         plot(record, frame.iloc[:-1])
     with pytest.raises(EmptyMapError, match="zero everywhere"):

@@ -11,15 +11,8 @@ from records_factory import ecg_like, write_record
 from tests_paths import TEST_PTBXL
 
 from leadattn import labels
-from leadattn.data import (
-    fold_of,
-    manifest_data_dir,
-    manifest_labels,
-    prepare,
-    read_manifest,
-    read_patients,
-    select_folds,
-)
+from leadattn.data import fold_of, manifest_data_dir, manifest_labels, prepare, read_manifest, select_folds
+from leadattn.data.manifest import read_patients
 
 SHARED_LABEL_COUNTS = {
     "STach": 23,

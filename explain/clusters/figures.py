@@ -18,13 +18,7 @@ import pandas as pd
 
 from explain.clusters.assign import POOLED_COLUMN, RecordClusters
 from explain.inputs import as_record
-from explain.plotting import (
-    LAYOUTS,
-    _detach,
-    _draw_paper,
-    _paper_trace,
-    _pmecg,
-)
+from explain.plotting import Sheet, _detach, _draw_paper, _paper_trace, _pmecg
 from leadattn.data import Record
 
 _ALPHA = 0.35
@@ -96,37 +90,28 @@ def _overlay_class(pmecg: Any) -> type:
 def plot_clusters(
     record: Record | str | Path,
     clusters: RecordClusters,
-    layout: str = "4x3",
-    rhythm_strip: str | None = "II",
-    start: float = 0.0,
-    seconds: float | None = 10.0,
+    sheet: Sheet | None = None,
     predictions: Mapping[str, float] | None = None,
     title: str | None = None,
-    dpi: int = 100,
 ) -> Any:
     """Draw ``record`` with its clusters (:func:`explain.clusters.record_clusters`); returns the figure.
 
     Per-lead clusters colour each lead's own background; per-timestamp clusters colour every lead
-    alike. The grey band at the foot of each row is the normalised entropy (full band: 1).
+    alike. The grey band at the foot of each row is the normalised entropy (full band: 1). ``sheet``
+    (default :class:`explain.plotting.Sheet`) sets what of the record the figure shows.
     """
-    record = as_record(record)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {tuple(LAYOUTS)}, got {layout!r}")
+    record, sheet = as_record(record), sheet or Sheet()
     ids_frame, entropy_frame = clusters.ids, clusters.entropy
     if len(ids_frame) != record.signal.shape[1] or ids_frame.attrs.get("record") != record.name:
         other = ids_frame.attrs.get("record")
         raise ValueError(f"{record.name}: the clusters describe another record ({other})")
     pooled = list(ids_frame.columns) == [POOLED_COLUMN]
     leads = list(record.leads) if pooled else list(ids_frame.columns)
-    if rhythm_strip is not None and rhythm_strip not in leads:
-        raise ValueError(
-            f"{record.name}: rhythm strip lead {rhythm_strip!r} has no clusters ({', '.join(leads)}); "
-            "pass another lead or None"
-        )
+    sheet.check_strip(record, leads, "has no clusters")
     pmecg = _pmecg()
     from matplotlib.patches import Patch
 
-    ecg, config, window = _paper_trace(pmecg, record, leads, layout, start, seconds)
+    ecg, config, window = _paper_trace(pmecg, record, leads, sheet)
 
     def rows(frame: pd.DataFrame, fill: float) -> np.ndarray:
         values = frame.to_numpy(dtype=np.float64, na_value=np.nan)[window].T
@@ -139,9 +124,9 @@ def plot_clusters(
     codes = (np.arange(count * width).reshape(count, width) + 1) / (count * width + 1)
     code_frame = pd.DataFrame(codes.T, columns=leads)
     colours = cluster_colours(len(clusters.names))
-    strip_codes = None if rhythm_strip is None else code_frame[[rhythm_strip]]
+    strip_codes = None if sheet.rhythm_strip is None else code_frame[[sheet.rhythm_strip]]
     overlay = _overlay_class(pmecg)(code_frame, ids, entropy, colours, strip_codes)
-    figure = _draw_paper(pmecg, record, ecg, config, overlay, rhythm_strip, dpi)
+    figure = _draw_paper(pmecg, record, ecg, config, overlay, sheet)
     if title is None:
         view = "per timestamp" if pooled else "per lead"
         blocks = ", ".join(map(str, ids_frame.attrs.get("blocks", [])))
