@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ SMALL_CONFIG = LocalLeadAttentionConfig(
     dropout=0.0,
 )
 """A real network, small enough for tests: two stages (token strides 16 and 32), three blocks."""
+
+TINY_CONFIG = replace(
+    SMALL_CONFIG,
+    stem_channels=(4,),
+    stem_kernels=(15, 7),
+    stem_strides=(8, 4),
+    dims=(8, 16),
+    depths=(1, 1),
+    within_heads=(1, 2),
+    across_heads=(2, 1),
+    max_relative_distance=4,
+)
+"""Smaller still (token strides 32 and 64; heads that differ between the two attentions), for tests
+that run the network many times or compile and export it."""
 
 
 def small_model(seed: int = 0) -> LocalLeadAttentionNet:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from explain_helpers import TINY_CONFIG
 
 from leadattn import inference
 from leadattn.data import PreprocessConfig
 from leadattn.inference import CompiledForward, Predictor, compile_unavailable, score_signals
 from leadattn.leads import lead_mask
-from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.models import LocalLeadAttentionNet
 
-TINY = LocalLeadAttentionConfig(
-    stem_channels=(4,),
-    stem_kernels=(15, 7),
-    stem_strides=(8, 4),
-    dims=(8, 16),
-    depths=(1, 1),
-    within_heads=(1, 2),
-    across_heads=(2, 1),
-    windows=(4, 0),
-    max_relative_distance=4,
-)
+TINY = TINY_CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from explain_helpers import checkpoint_payload
+from explain_helpers import SMALL_CONFIG, checkpoint_payload
 
 from leadattn import metrics
 from leadattn.checkpoint import CheckpointError, save_checkpoint
@@ -31,18 +32,8 @@ from leadattn.evaluation.cli import main, register
 from leadattn.evaluation.predictions import SCORE_COLUMNS, prediction_arrays
 from leadattn.evaluation.report import split_warnings
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS, NUM_CLASSES, class_index
-from leadattn.models import LocalLeadAttentionConfig
 
-SMALL = LocalLeadAttentionConfig(
-    stem_channels=(8,),
-    stem_kernels=(7, 7),
-    stem_strides=(8, 8),
-    dims=(16, 16),
-    depths=(1, 1),
-    within_heads=(2, 2),
-    across_heads=(2, 2),
-    windows=(8, 8),
-)
+SMALL = replace(SMALL_CONFIG, stem_strides=(8, 8), depths=(1, 1), within_heads=(2, 2), windows=(8, 8))
 """A two-stage network of a few thousand parameters: fast enough for every record in the tests."""
 
 
@@ -297,9 +288,10 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, checkpoint, records_manifes
     assert "other classes" in _error(capsys, [str(other), str(records_manifest), *out])
     broken = save_checkpoint(
         tmp_path / "pre.pt",
-        checkpoint_payload(SMALL, preprocess=PreprocessConfig(fs=-1.0).to_dict()),
+        checkpoint_payload(SMALL, preprocess={**PreprocessConfig().to_dict(), "fs": -1.0}),
     )
-    assert "invalid sampling rate" in _error(capsys, [str(broken), str(records_manifest), *out])
+    message = _error(capsys, [str(broken), str(records_manifest), *out])
+    assert message.startswith(f"error: checkpoint {broken}: preprocess.fs must be > 0, got -1.0")
     empty = str(_empty_fold(read_manifest(records_manifest)))
     argv = [str(checkpoint), str(records_manifest), "--folds", empty, *out]
     assert "selects no records" in _error(capsys, argv)

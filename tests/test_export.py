@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
+from explain_helpers import TINY_CONFIG
 
 from leadattn.export import (
     ExportMismatchError,
@@ -15,19 +17,9 @@ from leadattn.export import (
     onnx_session,
     run_onnx,
 )
-from leadattn.models import LocalLeadAttentionConfig, LocalLeadAttentionNet
+from leadattn.models import LocalLeadAttentionNet
 
-TINY = LocalLeadAttentionConfig(
-    stem_channels=(4,),
-    stem_kernels=(15, 7),
-    stem_strides=(8, 4),
-    dims=(8, 16),
-    depths=(2, 1),
-    within_heads=(1, 2),
-    across_heads=(2, 1),
-    windows=(4, 0),
-    max_relative_distance=4,
-)
+TINY = replace(TINY_CONFIG, depths=(2, 1))
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from explain_helpers import checkpoint_payload
+from explain_helpers import SMALL_CONFIG, checkpoint_payload
 
 from leadattn.checkpoint import save_checkpoint
 from leadattn.cli import main
@@ -16,17 +17,15 @@ from leadattn.data import read_record
 from leadattn.evaluation.challenge_format import read_outputs
 from leadattn.inference import Predictor
 from leadattn.labels import NUM_CLASSES
-from leadattn.models import LocalLeadAttentionConfig
 from leadattn.prediction import find_records, predict_records
 
-SMALL = LocalLeadAttentionConfig(
+SMALL = replace(
+    SMALL_CONFIG,
     stem_channels=(4,),
     stem_kernels=(15, 7),
     stem_strides=(8, 8),
-    dims=(16, 16),
     depths=(1, 1),
     within_heads=(2, 2),
-    across_heads=(2, 2),
     windows=(8, 8),
 )
 

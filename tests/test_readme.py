@@ -9,32 +9,23 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
 import pytest
-from explain_helpers import checkpoint_payload
+from explain_helpers import TINY_CONFIG, checkpoint_payload
 
 from leadattn.checkpoint import save_checkpoint
 from leadattn.data import prepare
 from leadattn.labels import NUM_CLASSES
-from leadattn.models import LocalLeadAttentionConfig
 
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "tests" / "data" / "records"
 SNIPPETS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
-SMALL = LocalLeadAttentionConfig(
-    stem_channels=(4,),
-    stem_kernels=(15, 7),
-    stem_strides=(8, 4),
-    dims=(16, 16),
-    depths=(1, 1),
-    within_heads=(1, 1),
-    across_heads=(1, 1),
-    windows=(8, 0),
-)
+SMALL = replace(TINY_CONFIG, dims=(16, 16), within_heads=(1, 1), across_heads=(1, 1), windows=(8, 0))
 
 
 @pytest.fixture(scope="module")
