@@ -81,6 +81,7 @@ class PreprocessConfig(Config):
         return super().from_dict(values)
 
 
+@lru_cache(maxsize=256)
 def resample_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
     """Smallest (up, down) with up / down = fs_out / fs_in (257 Hz -> 500 Hz is 500 / 257)."""
     ratio = Fraction(fs_out / fs_in).limit_denominator(10_000)
@@ -133,24 +134,27 @@ def _filter(rows: np.ndarray, fs: float, config: PreprocessConfig) -> np.ndarray
     the forward-backward filter's steady state.
     """
     up, down = resample_ratio(fs, config.fs)
-    samples = rows.shape[1]
+    count, samples = rows.shape
     pad = min(int(round(PAD_SECONDS * fs)), samples - 1)
     pad -= pad % down  # the record then starts on an output sample
-    first, last = rows[:, :1], rows[:, -1:]
-    rows = np.concatenate(
-        [2 * first - rows[:, pad:0:-1], rows, 2 * last - rows[:, -2 : -pad - 2 : -1]], axis=1
-    ).astype(np.float32)
-    blocks = sp_fft.next_fast_len(-(-rows.shape[1] // down), real=True)
+    blocks = sp_fft.next_fast_len(-(-(samples + 2 * pad) // down), real=True)
     n_in, n_out = blocks * down, blocks * up
-    spectrum = sp_fft.rfft(rows, n_in, axis=1)
+    # One float32 buffer of the FFT's length: reflection, record, reflection, zeros.
+    padded = np.empty((count, n_in), dtype=np.float32)
+    end = samples + 2 * pad
+    np.subtract(2 * rows[:, :1], rows[:, pad:0:-1], out=padded[:, :pad])
+    padded[:, pad : pad + samples] = rows
+    np.subtract(2 * rows[:, -1:], rows[:, -2 : -pad - 2 : -1], out=padded[:, pad + samples : end])
+    padded[:, end:] = 0.0
+    spectrum = sp_fft.rfft(padded, axis=1, overwrite_x=True)
     bins = min(n_in, n_out) // 2 + 1
     if config.bandpass is not None or config.notch:
         spectrum[:, :bins] *= _response(n_out, bins, config)
     if n_out != n_in:
-        resized = np.zeros((rows.shape[0], n_out // 2 + 1), dtype=spectrum.dtype)
+        resized = np.zeros((count, n_out // 2 + 1), dtype=spectrum.dtype)
         resized[:, :bins] = spectrum[:, :bins]
         spectrum = resized
-    out = sp_fft.irfft(spectrum, n_out, axis=1)
+    out = sp_fft.irfft(spectrum, n_out, axis=1, overwrite_x=True)
     if n_out != n_in:
         out *= n_out / n_in
     begin = pad * up // down
@@ -158,11 +162,12 @@ def _filter(rows: np.ndarray, fs: float, config: PreprocessConfig) -> np.ndarray
 
 
 def _normalise(rows: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Clip and scale the filtered rows of one record (every row a present, non-flat lead)."""
+    """Clip and scale the filtered rows of one record (every row a present, non-flat lead), in place."""
     if config.clip_mv is not None:
-        rows = np.clip(rows, -config.clip_mv, config.clip_mv)
+        np.clip(rows, -config.clip_mv, config.clip_mv, out=rows)
     if config.normalise == "mv":
-        return rows / MV_UNIT
+        rows *= np.float32(1.0 / MV_UNIT)
+        return rows
     if config.normalise == "record":
         return rows / max(float(np.median(rows.std(axis=1))), 1e-6)
     std = rows.std(axis=1, keepdims=True)
