@@ -55,7 +55,7 @@ class LocalLeadAttentionConfig(Config):
     section = "model"
 
     num_classes: int = NUM_CLASSES
-    stem_channels: tuple[int, ...] = (16, 32, 48)
+    stem_channels: tuple[int, ...] = (32, 48, 64)
     stem_kernels: tuple[int, ...] = (15, 7, 7, 7)
     stem_strides: tuple[int, ...] = bounded((8, 2, 2, 1), ge=1)
     dims: tuple[int, ...] = bounded((48, 64, 96, 120), ge=1)
