@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -56,12 +57,7 @@ def bounded(
     return dataclasses.field(default=default, metadata={"limits": limits, "note": note})
 
 
-_HOLDS = {
-    ">=": lambda a, b: a >= b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b,
-}
+_HOLDS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 C = TypeVar("C", bound="Config")
 
