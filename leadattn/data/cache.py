@@ -122,7 +122,7 @@ def _preprocess_batch(batch: _Batch) -> list[tuple[np.ndarray, np.ndarray] | Rec
                 )
                 results[i] = RecordError(record.name, "shape_mismatch", message)
                 continue
-            os.pwrite(signals.fileno(), x.tobytes(), batch.offsets[i] * 4)
+            os.pwrite(signals.fileno(), memoryview(x), batch.offsets[i] * 4)  # x: C-contiguous
             results[i] = (mask, record.labels)
     return results
 

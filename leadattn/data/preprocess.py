@@ -207,7 +207,9 @@ def _run(p: _Pending, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]
     mask = np.zeros(len(LEADS), dtype=bool)
     slots = [LEADS.index(lead) for lead, keep in zip(p.leads, p.keep) if keep]
     if slots:
-        x[slots] = _normalise(_filter(p.signal[p.keep], p.fs, config), config)
+        rows = p.signal if len(slots) == len(p.leads) else p.signal[p.keep]
+        in_order = slots == list(range(len(LEADS)))  # all 12, canonical order: no fancy indexing
+        x[slice(None) if in_order else slots] = _normalise(_filter(rows, p.fs, config), config)
         mask[slots] = True
     return x, mask
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -117,20 +118,34 @@ def _parse_lead(stem: str, line: str) -> LeadInfo:
     parts = line.split()
     if len(parts) < 9:
         raise RecordError(stem, "bad_header", f"signal line has {len(parts)} fields, expected 9: {line!r}")
-    match = _GAIN.match(parts[2])
-    if not match:
-        raise RecordError(stem, "bad_header", f"cannot parse gain field {parts[2]!r}")
-    gain = float(match["gain"]) or 200.0  # WFDB: a gain of 0 means the default of 200 ADC units per mV
-    adc_zero = float(parts[4])
-    baseline = float(match["baseline"]) if match["baseline"] is not None else adc_zero
-    units = (match["units"] or "mV").lower()
-    if units not in _UNITS_TO_MV:
-        raise RecordError(stem, "bad_header", f"unknown units {match['units']!r} in {parts[2]!r}")
     try:
-        lead = canonical_lead(" ".join(parts[8:]))
+        return _lead_info(parts[2], parts[4], " ".join(parts[8:]))
     except KeyError as error:
         raise RecordError(stem, "unknown_lead", str(error.args[0])) from None
-    return LeadInfo(lead, gain, baseline, _UNITS_TO_MV[units])
+    except ValueError as error:
+        raise RecordError(stem, "bad_header", str(error)) from None
+
+
+@lru_cache(maxsize=1024)
+def _lead_info(gain_field: str, adc_zero: str, lead_name: str) -> LeadInfo:
+    """A signal line's gain, baseline, units and lead: a pure function of three fields that repeat
+    from record to record, so each distinct spelling is parsed once."""
+    match = _GAIN.match(gain_field)
+    try:
+        gain = float(match["gain"]) if match else None
+    except ValueError:
+        gain = None
+    if gain is None:
+        raise ValueError(f"cannot parse gain field {gain_field!r}")
+    gain = gain or 200.0  # WFDB: a gain of 0 means the default of 200 ADC units per mV
+    try:
+        baseline = float(match["baseline"] if match["baseline"] is not None else adc_zero)
+    except ValueError:
+        raise ValueError(f"cannot parse ADC zero {adc_zero!r} (gain field {gain_field!r})") from None
+    units = (match["units"] or "mV").lower()
+    if units not in _UNITS_TO_MV:
+        raise ValueError(f"unknown units {match['units']!r} in {gain_field!r}")
+    return LeadInfo(canonical_lead(lead_name), gain, baseline, _UNITS_TO_MV[units])
 
 
 def _parse_comment(
