@@ -1,14 +1,16 @@
 """Cache build rate (records/s per core) and training-crop reads from ``.mat`` files versus the cache.
 
-Run: python bench/data.py [--records DIR] [--limit N] [--repeat 20] [--passes 5] [--crop 4096] [--workers 2]
+Run: python bench/data.py [--records DIR] [--limit N] [--repeat 20] [--passes 5] [--crop 4096]
+                          [--workers 2] [--profile]
 The cache build (read, resample, filter, normalise, write) is timed in this process (1 worker) by CPU
 time, so that other jobs on the machine do not count against it, and with ``--workers`` processes by
 wall time. It is timed at steady state: after a warm-up build (imports, filter responses, FFT plans),
 over the folder's records listed ``--repeat`` times under distinct names, so that a build's fixed
 costs (index, metadata, worker start-up) are shared by many records as in a real build. Both read
-paths deliver the same thing: a preprocessed crop [12, crop] of every record in random order. Last, the filtering's distance from an ideal zero-phase filter (scipy's forward-backward
-Butterworth and notch filters on records padded by 10 s of odd reflection, which leaves no edge
-transient): of the one-pass frequency-domain filter preprocessing uses, and of the same scipy filters
+paths deliver the same thing: a preprocessed crop [12, crop] of every record in random order. Last,
+the filtering's distance from an ideal zero-phase filter (scipy's forward-backward Butterworth and
+notch filters on records padded by 10 s of odd reflection, which leaves no edge transient): of the
+one-pass frequency-domain filter preprocessing uses, and of the same scipy filters
 padded as scipy pads by default (the recursive filters preprocessing used before). ``--profile``
 adds where a record's time goes (CPU ms per record for each stage of reading and preprocessing).
 """
@@ -63,12 +65,12 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         cache = build_cache(manifest, args.records, Path(tmp) / "cache", config, workers=1)  # warm-up
-        build_cpu = []
+        build_times = []
         for _ in range(3):  # the median of three: a build's rate varies by about 10 % between runs
             cpu = time.process_time()
             build_cache(repeated, args.records, Path(tmp) / "repeated", config, workers=1, rebuild=True)
-            build_cpu.append(time.process_time() - cpu)
-        build_cpu = float(np.median(build_cpu))
+            build_times.append(time.process_time() - cpu)
+        build_cpu = float(np.median(build_times))
         shutil.rmtree(Path(tmp) / "repeated")
         started = time.perf_counter()
         build_cache(repeated, args.records, Path(tmp) / "parallel", config, workers=args.workers)
@@ -99,7 +101,8 @@ def main() -> None:
         "(CPU time, median of 3 builds); "
         f"read + preprocess_record one at a time: {len(paths) / one_by_one_cpu:,.0f} records/s per core"
     )
-    print(f"cache build of {built:,} records, {args.workers} workers: {built / build_wall:,.0f} records/s (wall)")
+    wall_rate = built / build_wall
+    print(f"cache build of {built:,} records, {args.workers} workers: {wall_rate:,.0f} records/s (wall)")
     print(f"read .mat + preprocess: {mat_rate:,.0f} records/s  ({args.passes} passes, crop {args.crop})")
     print(f"read from cache:        {cache_rate:,.0f} records/s  ({cache_rate / mat_rate:,.0f}x)")
     print(f"filtering against an ideal zero-phase filter (first {min(20, len(paths))} records):")

@@ -253,6 +253,14 @@ def profile(model: nn.Module, batch: int, samples: int, repeats: int) -> None:
         print(f"    {category:<34} {ms:8.2f} ms {100 * ms / wall:5.1f} %")
     rest = wall - sum(totals.values())
     print(f"    {'Python, dispatch':<34} {rest:8.2f} ms {100 * rest / wall:5.1f} %")
+    stem = getattr(model, "stem", None)
+    if stem is not None:
+        with torch.inference_mode():
+            start = time.perf_counter()
+            for _ in range(repeats):
+                stem(x)
+        ms = (time.perf_counter() - start) / repeats * 1e3
+        print(f"  the convolutional stem alone: {ms:.2f} ms, {100 * ms / wall:.1f} % of the forward pass")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -101,10 +101,15 @@ def _corrupt(tmp_path, how: str):
         hea.write_text(text.replace("Dx: 426783006", "Dx: 426783006,sinus"))
     elif how == "fs":
         hea.write_text(text.replace("BAD1 12 500 5000", "BAD1 12 0 5000", 1))
-    elif how in ("units", "adc_zero"):  # a signal line's units, or its ADC zero where the gain has no baseline
+    elif how in ("gain", "units", "adc_zero"):  # one field of the third signal line
         lines = text.split("\n")
         fields = lines[3].split()
-        fields[2:5:2] = ("1000/furlong", fields[4]) if how == "units" else ("1000/mV", "zero")
+        if how == "gain":
+            fields[2] = "1.2.3/mV"
+        elif how == "units":
+            fields[2] = "1000/furlong"
+        else:  # an ADC zero that is read because the gain field gives no baseline
+            fields[2], fields[4] = "1000/mV", "zero"
         lines[3] = " ".join(fields)
         hea.write_text("\n".join(lines))
     return hea
@@ -122,6 +127,7 @@ def _corrupt(tmp_path, how: str):
         ("lead", "unknown_lead", "unknown lead name 'X9'"),
         ("dx", "bad_dx", "non-numeric SNOMED CT code"),
         ("fs", "bad_fs", "sampling rate must be positive"),
+        ("gain", "bad_header", "cannot parse gain field '1.2.3/mV'"),
         ("units", "bad_header", "unknown units 'furlong' in '1000/furlong'"),
         ("adc_zero", "bad_header", "cannot parse ADC zero 'zero'"),
     ],

@@ -10,6 +10,7 @@ prediction and pretraining, left out of training and evaluation.
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -132,12 +133,11 @@ def _lead_info(gain_field: str, adc_zero: str, lead_name: str) -> LeadInfo:
     from record to record, so each distinct spelling is parsed once."""
     match = _GAIN.match(gain_field)
     try:
-        gain = float(match["gain"]) if match else None
-    except ValueError:
-        gain = None
-    if gain is None:
+        gain = float(match["gain"]) if match else math.nan
+    except ValueError:  # the pattern admits strings such as "1.2.3"
+        gain = math.nan
+    if math.isnan(gain):
         raise ValueError(f"cannot parse gain field {gain_field!r}")
-    gain = gain or 200.0  # WFDB: a gain of 0 means the default of 200 ADC units per mV
     try:
         baseline = float(match["baseline"] if match["baseline"] is not None else adc_zero)
     except ValueError:
@@ -145,7 +145,8 @@ def _lead_info(gain_field: str, adc_zero: str, lead_name: str) -> LeadInfo:
     units = (match["units"] or "mV").lower()
     if units not in _UNITS_TO_MV:
         raise ValueError(f"unknown units {match['units']!r} in {gain_field!r}")
-    return LeadInfo(canonical_lead(lead_name), gain, baseline, _UNITS_TO_MV[units])
+    # WFDB: a gain of 0 means the default of 200 ADC units per mV
+    return LeadInfo(canonical_lead(lead_name), gain or 200.0, baseline, _UNITS_TO_MV[units])
 
 
 def _parse_comment(
