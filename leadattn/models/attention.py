@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+PROJECTIONS = ("lead", "shared", "residual")
+
 
 class WithinLeadAttention(nn.Module):
     """Windowed self-attention along time, separately inside every lead, with per-lead projections.
@@ -24,7 +26,10 @@ class WithinLeadAttention(nn.Module):
     Each lead ``l`` has its own query, key, value and output projections: ``qkv_weight``
     (``[leads, dim, 2 * qk_dim + dim]``) holds ``W_Q[l]`` in columns ``[0, qk_dim)``, ``W_K[l]`` in
     ``[qk_dim, 2 * qk_dim)`` and ``W_V[l]`` in the rest; ``out_weight`` (``[leads, dim, dim]``) holds
-    ``W_O[l]``. Tokens attend only to tokens of the same lead inside the same non-overlapping window
+    ``W_O[l]``. ``projections`` says how they are parameterised: ``lead`` (each lead's own, as in
+    the paper), ``shared`` (one set for every lead: the tensors above have a lead axis of 1) or
+    ``residual`` (a shared set, ``*_shared``, plus each lead's own correction, initialised to zero:
+    still a projection per lead, but the shared part learns from every lead's tokens). Tokens attend only to tokens of the same lead inside the same non-overlapping window
     of ``window`` tokens; ``offset`` moves the window borders by that many tokens, so that blocks with
     different offsets let information cross borders. ``window = 0`` makes the window the whole
     record up to ``global_window`` tokens; longer records get windows of ``global_window`` tokens
@@ -46,8 +51,12 @@ class WithinLeadAttention(nn.Module):
         max_relative_distance: int,
         attention_dropout: float,
         global_window: int = 128,
+        projections: str = "lead",
     ) -> None:
         super().__init__()
+        if projections not in PROJECTIONS:
+            raise ValueError(f"projections must be one of {PROJECTIONS}, got {projections!r}")
+        self.leads = leads
         self.dim = dim
         self.qk_dim = qk_dim
         self.heads = heads
@@ -55,15 +64,38 @@ class WithinLeadAttention(nn.Module):
         self.global_window = global_window
         self.reach = window - 1 if window else max_relative_distance
         self.scale = 1.0 / math.sqrt(qk_dim // heads)
-        self.qkv_weight = nn.Parameter(torch.empty(leads, dim, 2 * qk_dim + dim))
-        self.qkv_bias = nn.Parameter(torch.zeros(leads, 1, 2 * qk_dim + dim))
-        self.out_weight = nn.Parameter(torch.empty(leads, dim, dim))
-        self.out_bias = nn.Parameter(torch.zeros(leads, 1, dim))
+        copies = 1 if projections == "shared" else leads
+        self.qkv_weight = nn.Parameter(torch.empty(copies, dim, 2 * qk_dim + dim))
+        self.qkv_bias = nn.Parameter(torch.zeros(copies, 1, 2 * qk_dim + dim))
+        self.out_weight = nn.Parameter(torch.empty(copies, dim, dim))
+        self.out_bias = nn.Parameter(torch.zeros(copies, 1, dim))
         self.relative_bias = nn.Parameter(torch.zeros(heads, 2 * self.reach + 1))
         self.softmax = nn.Softmax(dim=-1)
         self.attn_drop = nn.Dropout(attention_dropout)
-        nn.init.trunc_normal_(self.qkv_weight, std=0.02)
-        nn.init.trunc_normal_(self.out_weight, std=0.02)
+        if projections == "residual":
+            self.qkv_weight_shared = nn.Parameter(torch.empty(1, dim, 2 * qk_dim + dim))
+            self.qkv_bias_shared = nn.Parameter(torch.zeros(1, 1, 2 * qk_dim + dim))
+            self.out_weight_shared = nn.Parameter(torch.empty(1, dim, dim))
+            self.out_bias_shared = nn.Parameter(torch.zeros(1, 1, dim))
+            nn.init.trunc_normal_(self.qkv_weight_shared, std=0.02)
+            nn.init.trunc_normal_(self.out_weight_shared, std=0.02)
+            nn.init.zeros_(self.qkv_weight)
+            nn.init.zeros_(self.out_weight)
+        else:
+            self.qkv_weight_shared = self.qkv_bias_shared = None
+            self.out_weight_shared = self.out_bias_shared = None
+            nn.init.trunc_normal_(self.qkv_weight, std=0.02)
+            nn.init.trunc_normal_(self.out_weight, std=0.02)
+
+    def projection_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each lead's effective ``qkv_weight``, ``qkv_bias``, ``out_weight``, ``out_bias`` (lead
+        axis ``leads`` whatever the parameterisation)."""
+        found = []
+        for name in ("qkv_weight", "qkv_bias", "out_weight", "out_bias"):
+            own, shared = getattr(self, name), getattr(self, f"{name}_shared")
+            own = own if shared is None else own + shared
+            found.append(own.expand(self.leads, -1, -1))
+        return found[0], found[1], found[2], found[3]
 
     def forward(self, x: torch.Tensor, offset: int = 0, keys: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``[B, leads, N, dim]`` -> ``[B, leads, N, dim]``."""
@@ -99,7 +131,8 @@ class WithinLeadAttention(nn.Module):
         )
         padded = rows.shape[2]
         groups = padded // window
-        qkv = torch.baddbmm(self.qkv_bias, rows.reshape(leads, batch * padded, dim), self.qkv_weight)
+        qkv_weight, qkv_bias, out_weight, out_bias = self.projection_weights()
+        qkv = torch.baddbmm(qkv_bias, rows.reshape(leads, batch * padded, dim), qkv_weight)
         q, k, v = (
             part.reshape(leads * batch * groups, window, heads, -1)
             for part in qkv.split((qk, qk, dim), dim=-1)
@@ -125,7 +158,7 @@ class WithinLeadAttention(nn.Module):
 
         out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, window, window), v)
         out = out.transpose(1, 2).reshape(leads, batch * padded, dim)
-        out = torch.baddbmm(self.out_bias, out, self.out_weight)
+        out = torch.baddbmm(out_bias, out, out_weight)
         out = out.reshape(leads, batch, padded, dim)[:, :, start : start + tokens].transpose(0, 1)
         if not collect:
             return out, None, None

@@ -34,6 +34,7 @@ class LeadAttentionBlock(nn.Module):
         max_relative_distance: int,
         global_window: int = 128,
         mlp_kernel: int = 0,
+        within_projections: str = "lead",
     ) -> None:
         super().__init__()
         self.offset = offset if window > 0 else 0
@@ -47,6 +48,7 @@ class LeadAttentionBlock(nn.Module):
             max_relative_distance,
             attention_dropout,
             global_window,
+            within_projections,
         )
         self.drop_within = nn.Dropout(dropout)
         self.norm_across = nn.LayerNorm(dim)

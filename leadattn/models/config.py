@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from leadattn.config import Config, bounded
 from leadattn.labels import NUM_CLASSES
+from leadattn.models.attention import PROJECTIONS
 
 ACTIVATIONS = ("gelu", "relu", "elu")
 POOLINGS = ("record", "lead")
@@ -40,6 +41,9 @@ class LocalLeadAttentionConfig(Config):
             default, 128 last-stage tokens of 256 samples, is 65 s at 500 Hz: records up to a minute
             are attended whole.
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
+        within_projections: How the within-lead projections are parameterised: ``lead`` (each
+            lead's own, as in the paper), ``shared`` (one set for all leads) or ``residual`` (a
+            shared set plus each lead's own correction, which starts at zero).
         mlp_ratio: Hidden width of the feed-forward layer relative to the token width.
         mlp_kernel: Kernel (odd, in tokens) of a depthwise convolution along time inside every
             feed-forward layer, within each lead; 0: none (a token-wise feed-forward layer).
@@ -65,6 +69,7 @@ class LocalLeadAttentionConfig(Config):
     windows: tuple[int, ...] = (16, 16, 16, 0)
     global_window: int = bounded(128, ge=1)
     qk_ratio: float = bounded(0.5, gt=0)
+    within_projections: str = "lead"
     mlp_ratio: float = bounded(2.0, gt=0)
     mlp_kernel: int = 3
     dropout: float = bounded(0.0, ge=0, lt=1)
@@ -101,6 +106,10 @@ class LocalLeadAttentionConfig(Config):
             raise ValueError(f"mlp_kernel must be 0 or a positive odd number, got {self.mlp_kernel}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.within_projections not in PROJECTIONS:
+            raise ValueError(
+                f"within_projections must be one of {PROJECTIONS}, got {self.within_projections!r}"
+            )
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
 

@@ -111,6 +111,7 @@ class LocalLeadAttentionNet(nn.Module):
                         max_relative_distance=config.max_relative_distance,
                         global_window=config.global_window,
                         mlp_kernel=config.mlp_kernel,
+                        within_projections=config.within_projections,
                     )
                 )
                 stages.append(stage)
