@@ -35,7 +35,7 @@ from leadattn.training import (
 from leadattn.training.augment import shift
 from leadattn.training.cli import keep_earlier_run, main
 from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
-from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights
+from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights, prior_logits
 from leadattn.training.sampler import rare_class_weights
 from leadattn.training.schedule import ONECYCLE_START, lr_multiplier
 
@@ -264,6 +264,28 @@ def test_losses_match_reference_formulas() -> None:
     assert positive_weights(labels, "sqrt_inverse_frequency", 10.0)[0] == 2.0
     loss = build_loss(LossConfig(kind="asymmetric", class_weighting="inverse_frequency"), labels)
     assert isinstance(loss, AsymmetricLoss) and loss.positive_weight[0] == 4.0
+
+
+def test_prior_logits_are_the_class_log_odds_clipped_for_unseen_classes() -> None:
+    labels = np.zeros((10, 3), bool)
+    labels[:2, 0] = True
+    labels[:, 2] = True
+    prior = prior_logits(labels, floor=0.01)
+    assert prior[0] == pytest.approx(np.log(0.2 / 0.8))
+    assert prior[1] == pytest.approx(np.log(0.01 / 0.99)) and prior[2] == pytest.approx(-prior[1])
+
+
+def test_prior_bias_starts_the_head_at_the_training_frequencies(tiny: TrainConfig) -> None:
+    config = tiny.replace({"optim.epochs": 1, "optim.lr": 1e-12, "augment.enabled": False})
+    unseen = np.log(1e-3 / (1 - 1e-3))
+    biases = {}
+    for prior in (False, True):
+        run = train(config.replace({"loss.prior_bias": prior, "run.out": f"{config.run.out}-{prior}"}))
+        biases[prior] = _state(run.run_dir / "last.pt")["head.bias"].numpy()
+    assert np.abs(biases[False]).max() < 1e-6
+    seen = biases[True] > unseen + 0.1
+    assert 0 < seen.sum() < 26  # the classes the 41 training records hold, and the rest at the floor
+    np.testing.assert_allclose(biases[True][~seen], unseen, atol=1e-5)
 
 
 def test_schedules_warm_up_then_decay() -> None:

@@ -94,6 +94,7 @@ class LossConfig(Config):
     gamma_positive: float = bounded(0.0, ge=0)
     gamma_negative: float = bounded(4.0, ge=0)
     clip: float = bounded(0.05, ge=0, lt=1)
+    prior_bias: bool = False
 
 
 @dataclass(frozen=True)

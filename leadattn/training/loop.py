@@ -43,7 +43,7 @@ from leadattn.training.config import TrainConfig
 from leadattn.training.dataset import CropDataset
 from leadattn.training.distributed import DistContext
 from leadattn.training.logs import plot_learning_curves
-from leadattn.training.losses import build_loss
+from leadattn.training.losses import build_loss, prior_logits
 from leadattn.training.resume import BEST, LAST
 from leadattn.training.runner import EpochCallback, EpochRunner, TrainingError, launch
 from leadattn.training.sampler import EpochSampler, rare_class_weights
@@ -162,6 +162,11 @@ class _Trainer(EpochRunner):
         self.model = self.build_model(c)
         if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
             load_encoder(self.model, c.finetune.init, c.preprocess.to_dict())
+        head = getattr(self.model, "head", None)
+        if c.loss.prior_bias and not resume and isinstance(head, nn.Linear):
+            prior = prior_logits(self.splits.labels(self.splits.train))
+            with torch.no_grad():
+                head.bias.copy_(torch.as_tensor(prior, dtype=head.bias.dtype))
         if c.finetune.linear_probe:
             for name, parameter in self.model.named_parameters():
                 parameter.requires_grad_(not is_encoder_key(name))

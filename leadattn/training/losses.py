@@ -36,6 +36,17 @@ def positive_weights(labels: np.ndarray, scheme: str, max_weight: float) -> np.n
     return np.clip(ratio**power, 1.0, max_weight)
 
 
+def prior_logits(labels: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    """Each class's log-odds of being present in ``labels`` ``[records, classes]``, the frequency
+    clipped to ``[floor, 1 - floor]`` so that a class never seen gets a finite value.
+
+    Starting a head's biases there makes the first predictions the class frequencies, so early
+    steps go to telling records apart rather than to learning how rare every class is.
+    """
+    frequency = np.clip(np.asarray(labels, dtype=bool).mean(axis=0), floor, 1.0 - floor)
+    return np.log(frequency / (1.0 - frequency))
+
+
 class WeightedBCE(nn.Module):
     """Binary cross-entropy with logits, positives and negatives weighted separately."""
 
