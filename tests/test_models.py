@@ -265,7 +265,8 @@ def test_within_lead_projections_are_per_lead_shared_or_a_shared_part_plus_a_cor
     own = WithinLeadAttention(12, dim, qk, 1, 4, 3, 0.0, projections="lead")
     shared = WithinLeadAttention(12, dim, qk, 1, 4, 3, 0.0, projections="shared")
     residual = WithinLeadAttention(12, dim, qk, 1, 4, 3, 0.0, projections="residual")
-    assert own.qkv_weight.shape == (12, dim, 2 * qk + dim) and shared.qkv_weight.shape == (1, dim, 2 * qk + dim)
+    assert own.qkv_weight.shape == (12, dim, 2 * qk + dim)
+    assert shared.qkv_weight.shape == (1, dim, 2 * qk + dim)
     count = sum(p.numel() for p in own.parameters())
     assert sum(p.numel() for p in shared.parameters()) < count / 6
     # The residual form starts as the shared one (corrections at zero) and learns per-lead weights.

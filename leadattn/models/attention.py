@@ -29,8 +29,9 @@ class WithinLeadAttention(nn.Module):
     ``W_O[l]``. ``projections`` says how they are parameterised: ``lead`` (each lead's own, as in
     the paper), ``shared`` (one set for every lead: the tensors above have a lead axis of 1) or
     ``residual`` (a shared set, ``*_shared``, plus each lead's own correction, initialised to zero:
-    still a projection per lead, but the shared part learns from every lead's tokens). Tokens attend only to tokens of the same lead inside the same non-overlapping window
-    of ``window`` tokens; ``offset`` moves the window borders by that many tokens, so that blocks with
+    still a projection per lead, but the shared part learns from every lead's tokens).
+    Tokens attend only to tokens of the same lead inside the same non-overlapping window of
+    ``window`` tokens; ``offset`` moves the window borders by that many tokens, so that blocks with
     different offsets let information cross borders. ``window = 0`` makes the window the whole
     record up to ``global_window`` tokens; longer records get windows of ``global_window`` tokens
     there, so that cost stays linear in length. The sequence is zero-padded to whole windows and
