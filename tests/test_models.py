@@ -260,6 +260,20 @@ def test_within_lead_attention_matches_a_direct_per_lead_computation(projections
     assert key_index[6].tolist() == [6, -1, -1, -1]
 
 
+def test_locality_starts_the_position_bias_at_minus_slope_times_distance():
+    flat = WithinLeadAttention(12, 8, 4, 2, 6, 3, 0.0)
+    assert torch.equal(flat.relative_bias, torch.zeros(2, 11))
+    local = WithinLeadAttention(12, 8, 4, 2, 6, 3, 0.0, locality=0.5)
+    distance = torch.tensor([5.0, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5])
+    torch.testing.assert_close(local.relative_bias[0], -0.5 * distance)
+    torch.testing.assert_close(local.relative_bias[1], -0.25 * distance)  # halved for the next head
+    # Nearer keys start with more weight: for equal scores the weights fall with distance.
+    x = torch.zeros(1, 12, 6, 8)
+    _, weights, _ = local.forward_with_weights(x)
+    assert torch.all(weights[0, 0, 0, 2, 2] > weights[0, 0, 0, 2, 3])
+    assert torch.all(torch.diff(weights[0, 0, 0, 0]) < 0)
+
+
 def test_within_lead_projections_are_per_lead_shared_or_a_shared_part_plus_a_correction():
     dim, qk = 8, 4
     own = WithinLeadAttention(12, dim, qk, 1, 4, 3, 0.0, projections="lead")

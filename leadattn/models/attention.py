@@ -39,7 +39,9 @@ class WithinLeadAttention(nn.Module):
     keys (padding after a record's end, tokens hidden from a context encoder). A query always keeps
     itself as a key, so no row of the softmax is empty.
     Position enters as a learned bias per head and relative offset (offsets beyond
-    ``max_relative_distance`` share one bias in whole-record windows).
+    ``max_relative_distance`` share one bias in whole-record windows), initialised to
+    ``-locality * |offset|`` (halved for each further head), so ``locality > 0`` starts attention
+    local.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class WithinLeadAttention(nn.Module):
         attention_dropout: float,
         global_window: int = 128,
         projections: str = "lead",
+        locality: float = 0.0,
     ) -> None:
         super().__init__()
         if projections not in PROJECTIONS:
@@ -70,7 +73,11 @@ class WithinLeadAttention(nn.Module):
         self.qkv_bias = nn.Parameter(torch.zeros(copies, 1, 2 * qk_dim + dim))
         self.out_weight = nn.Parameter(torch.empty(copies, dim, dim))
         self.out_bias = nn.Parameter(torch.zeros(copies, 1, dim))
-        self.relative_bias = nn.Parameter(torch.zeros(heads, 2 * self.reach + 1))
+        # Initial bias -slope * |offset|, head h with slope locality / 2**h (as ALiBi's slopes): a
+        # learned bias moves little in a short run, so the prior decides how local attention starts.
+        slopes = locality / 2.0 ** torch.arange(heads, dtype=torch.float32)
+        distance = torch.arange(-self.reach, self.reach + 1, dtype=torch.float32).abs()
+        self.relative_bias = nn.Parameter(-slopes[:, None] * distance[None, :])
         self.softmax = nn.Softmax(dim=-1)
         self.attn_drop = nn.Dropout(attention_dropout)
         if projections == "residual":

@@ -35,6 +35,7 @@ class LeadAttentionBlock(nn.Module):
         global_window: int = 128,
         mlp_kernel: int = 0,
         within_projections: str = "lead",
+        locality: float = 0.0,
     ) -> None:
         super().__init__()
         self.offset = offset if window > 0 else 0
@@ -49,6 +50,7 @@ class LeadAttentionBlock(nn.Module):
             attention_dropout,
             global_window,
             within_projections,
+            locality,
         )
         self.drop_within = nn.Dropout(dropout)
         self.norm_across = nn.LayerNorm(dim)

@@ -41,6 +41,8 @@ class LocalLeadAttentionConfig(Config):
             default, 128 last-stage tokens of 256 samples, is 65 s at 500 Hz: records up to a minute
             are attended whole.
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
+        locality: Slope of the initial within-lead relative-position bias, ``-locality * |offset|``
+            (halved for each further head); 0 starts every offset equal.
         within_projections: How the within-lead projections are parameterised: ``lead`` (each
             lead's own, as in the paper), ``shared`` (one set for all leads) or ``residual`` (a
             shared set plus each lead's own correction, which starts at zero).
@@ -70,6 +72,7 @@ class LocalLeadAttentionConfig(Config):
     global_window: int = bounded(128, ge=1)
     qk_ratio: float = bounded(0.5, gt=0)
     within_projections: str = "lead"
+    locality: float = bounded(0.0, ge=0)
     mlp_ratio: float = bounded(2.0, gt=0)
     mlp_kernel: int = 3
     dropout: float = bounded(0.0, ge=0, lt=1)

@@ -112,6 +112,7 @@ class LocalLeadAttentionNet(nn.Module):
                         global_window=config.global_window,
                         mlp_kernel=config.mlp_kernel,
                         within_projections=config.within_projections,
+                        locality=config.locality,
                     )
                 )
                 stages.append(stage)
