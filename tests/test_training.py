@@ -38,6 +38,7 @@ from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
 from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights, prior_logits
 from leadattn.training.sampler import rare_class_weights
 from leadattn.training.schedule import ONECYCLE_START, lr_multiplier
+from leadattn.training.step import parameter_groups
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -462,6 +463,25 @@ def test_two_processes_with_gloo_share_the_data_and_gather_metrics(tiny: TrainCo
     assert int(row["val_records"]) == 7  # validation gathered from both ranks
     assert math.isfinite(float(row["val_loss"]))
     assert load_checkpoint(out / "last.pt")["world"] == 2
+
+
+def test_additive_tables_learn_at_their_own_rate() -> None:
+    model = LocalLeadAttentionNet(TrainConfig.from_dict(TINY).model)
+    tables = model.additive_tables()
+    assert model.lead_embedding in tables and len(tables) == 1 + 2 * len(model.blocks)
+    plain = parameter_groups(model, 0.05, 1e-3)
+    assert len(plain) == 2 and all(g["lr"] == 1e-3 for g in plain)
+    groups = parameter_groups(model, 0.05, 1e-3, table_lr_scale=10.0)
+    assert [len(g["params"]) for g in groups][2] == len(tables)
+    assert groups[2]["lr"] == pytest.approx(1e-2) and groups[2]["weight_decay"] == 0.0
+    counted = sum(len(g["params"]) for g in groups)
+    assert counted == sum(1 for p in model.parameters() if p.requires_grad)
+    # Through the schedule, the tables keep ten times the rate of everything else.
+    optim = TrainConfig.from_dict(TINY).optim.replace({"table_lr_scale": 10.0})
+    optimiser = Optimiser(model, optim, steps_per_epoch=4, device=torch.device("cpu"), amp="off")
+    optimiser.step(model(torch.randn(2, 12, 250)).sum())
+    rates = [g["lr"] for g in optimiser.optimizer.param_groups]
+    assert rates[2] == pytest.approx(10 * rates[0]) and rates[0] > 0
 
 
 def test_the_public_step_learns_and_its_state_resumes_an_optimiser() -> None:

@@ -129,6 +129,14 @@ class LocalLeadAttentionNet(nn.Module):
         self.apply(_init_linear)
         nn.init.trunc_normal_(self.lead_embedding, std=0.02)
 
+    def additive_tables(self) -> list[nn.Parameter]:
+        """The learned tables added to tokens or attention scores: the lead embedding, and every
+        block's within-lead position bias and across-lead (query lead, key lead) bias."""
+        tables = [self.lead_embedding]
+        for block in self.blocks:
+            tables += [block.within.relative_bias, block.across.lead_bias]
+        return tables
+
     def forward(
         self, x: torch.Tensor, lead_mask: torch.Tensor | None = None, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -110,6 +110,7 @@ class OptimConfig(Config):
     warmup_epochs: float = bounded(1.0, ge=0)
     min_lr_ratio: float = bounded(0.01, ge=0, le=1)
     grad_clip: float = bounded(1.0, ge=0, note="0 disables clipping")
+    table_lr_scale: float = bounded(1.0, gt=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -35,17 +35,37 @@ def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def parameter_groups(
+    model: nn.Module, weight_decay: float, lr: float, table_lr_scale: float = 1.0
+) -> list[dict[str, Any]]:
     """Weight decay on the weights of linear and convolution layers only, not on biases, norms,
-    embeddings or attention biases; frozen parameters are left out."""
+    embeddings or attention biases; frozen parameters are left out.
+
+    The model's additive tables (``model.additive_tables()`` where it has one: position and lead
+    biases, the lead embedding) learn at ``lr * table_lr_scale``: they start at or near zero and need
+    values of order one, which Adam's steps of about ``lr`` take hundreds of steps to reach.
+    """
     decayed = {
         id(module.weight)
         for module in model.modules()
         if isinstance(module, nn.Linear | nn.Conv1d) and module.weight.requires_grad
     }
-    decay = [p for p in model.parameters() if id(p) in decayed]
-    rest = [p for p in model.parameters() if id(p) not in decayed and p.requires_grad]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    tables_of = getattr(model, "additive_tables", None)
+    tables = {id(p) for p in tables_of() if p.requires_grad} if tables_of and table_lr_scale != 1 else set()
+    trained = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trained if id(p) in decayed], "weight_decay": weight_decay, "lr": lr},
+        {"params": [p for p in trained if id(p) not in decayed | tables], "weight_decay": 0.0, "lr": lr},
+    ]
+    if tables:
+        groups.append(
+            {
+                "params": [p for p in trained if id(p) in tables],
+                "weight_decay": 0.0,
+                "lr": lr * table_lr_scale,
+            }
+        )
+    return groups
 
 
 class Optimiser:
@@ -58,7 +78,7 @@ class Optimiser:
         self.grad_clip = config.grad_clip
         self.device = device
         self.optimizer = torch.optim.AdamW(
-            parameter_groups(model, config.weight_decay),
+            parameter_groups(model, config.weight_decay, config.lr, config.table_lr_scale),
             lr=config.lr,
             betas=config.betas,
             fused=device.type == "cuda",
