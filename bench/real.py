@@ -135,11 +135,11 @@ def run_model(name: str, manifest: Path, args: argparse.Namespace) -> dict:
     done = last.is_file() and load_checkpoint(last)["epoch"] >= args.epochs
     if not done and not args.score_only:
         train(config, resume=last.is_file(), build_model=build(name))
-    return test_scores(name, config, out / "best.pt", args)
+    return test_scores(name, config, out / f"{args.checkpoint}.pt", args)
 
 
 def test_scores(name: str, config: TrainConfig, checkpoint: Path, args: argparse.Namespace) -> dict:
-    """Score fold 9 whole with the best checkpoint, per lead subset."""
+    """Score fold 9 whole with the chosen checkpoint, per lead subset."""
     payload = load_checkpoint(checkpoint)
     builder = build(name)
     if builder is None:
@@ -302,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides for every model")
     parser.add_argument(
-        "--score-only", action="store_true", help="score each run's best.pt as it stands (a run in progress)"
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="checkpoint scored on fold 9: best.pt (the run's monitor on fold 8) or last.pt (the last epoch)",
+    )
+    parser.add_argument(
+        "--score-only", action="store_true", help="score each run's checkpoint as it stands (also mid-run)"
     )
     parser.add_argument(
         "--compare",
