@@ -288,6 +288,17 @@ def test_prior_bias_starts_the_head_at_the_training_frequencies(tiny: TrainConfi
     assert 0 < seen.sum() < 26  # the classes the 41 training records hold, and the rest at the floor
     np.testing.assert_allclose(biases[True][~seen], unseen, atol=1e-5)
 
+    def headless(c: TrainConfig) -> torch.nn.Module:
+        model = LocalLeadAttentionNet(c.model)
+        model.head = torch.nn.Sequential(model.head)
+        return model
+
+    with pytest.raises(TrainingError, match="loss.prior_bias"):
+        train(
+            config.replace({"loss.prior_bias": True, "run.out": f"{config.run.out}-headless"}),
+            build_model=headless,
+        )
+
 
 def test_schedules_warm_up_then_decay() -> None:
     for kind in ("cosine", "onecycle", "constant"):

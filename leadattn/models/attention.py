@@ -61,6 +61,7 @@ class WithinLeadAttention(nn.Module):
         if projections not in PROJECTIONS:
             raise ValueError(f"projections must be one of {PROJECTIONS}, got {projections!r}")
         self.leads = leads
+        self.projections = projections
         self.dim = dim
         self.qk_dim = qk_dim
         self.heads = heads
@@ -98,6 +99,8 @@ class WithinLeadAttention(nn.Module):
     def projection_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each lead's effective ``qkv_weight``, ``qkv_bias``, ``out_weight``, ``out_bias`` (lead
         axis ``leads`` whatever the parameterisation)."""
+        if self.projections == "lead":  # the default: the parameters themselves, nothing added per call
+            return self.qkv_weight, self.qkv_bias, self.out_weight, self.out_bias
         found = []
         for name in ("qkv_weight", "qkv_bias", "out_weight", "out_bias"):
             own, shared = getattr(self, name), getattr(self, f"{name}_shared")

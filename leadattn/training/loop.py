@@ -162,8 +162,12 @@ class _Trainer(EpochRunner):
         self.model = self.build_model(c)
         if c.finetune.init is not None and not resume:  # a resumed run reloads its own weights
             load_encoder(self.model, c.finetune.init, c.preprocess.to_dict())
-        head = getattr(self.model, "head", None)
-        if c.loss.prior_bias and not resume and isinstance(head, nn.Linear):
+        if c.loss.prior_bias and not resume:
+            head = getattr(self.model, "head", None)
+            if not isinstance(head, nn.Linear) or head.bias is None:
+                raise TrainingError(
+                    "loss.prior_bias needs a model whose `head` is a linear layer with a bias"
+                )
             prior = prior_logits(self.splits.labels(self.splits.train))
             with torch.no_grad():
                 head.bias.copy_(torch.as_tensor(prior, dtype=head.bias.dtype))

@@ -51,21 +51,14 @@ def parameter_groups(
         if isinstance(module, nn.Linear | nn.Conv1d) and module.weight.requires_grad
     }
     tables_of = getattr(model, "additive_tables", None)
-    tables = {id(p) for p in tables_of() if p.requires_grad} if tables_of and table_lr_scale != 1 else set()
+    tables = {id(p) for p in tables_of()} if tables_of is not None and table_lr_scale != 1 else set()
     trained = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in trained if id(p) in decayed], "weight_decay": weight_decay, "lr": lr},
         {"params": [p for p in trained if id(p) not in decayed | tables], "weight_decay": 0.0, "lr": lr},
+        {"params": [p for p in trained if id(p) in tables], "weight_decay": 0.0, "lr": lr * table_lr_scale},
     ]
-    if tables:
-        groups.append(
-            {
-                "params": [p for p in trained if id(p) in tables],
-                "weight_decay": 0.0,
-                "lr": lr * table_lr_scale,
-            }
-        )
-    return groups
+    return groups if groups[2]["params"] else groups[:2]
 
 
 class Optimiser:
