@@ -15,7 +15,8 @@ and Python primitives (``torch.load(weights_only=True)`` reads it), of one of tw
 Both kinds, as written by a run, add the run's progress (:data:`RUN_KEYS`: ``epoch``, ``step``,
 ``history``, ``best``, the best epoch and early-stopping count, and ``world``, the processes of the
 run), and ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`: ``optimizer_state``,
-``scheduler_state``, ``scaler_state``, ``stopped_early``). Random draws are seeded from (seed, epoch,
+``scheduler_state``, ``scaler_state``, ``stopped_early``; a run with ``optim.ema_decay`` saves the
+moving average as ``model_state`` and adds ``trained_model_state`` and ``average_updates``). Random draws are seeded from (seed, epoch,
 rank), so no generator state is stored.
 """
 

@@ -33,6 +33,7 @@ from leadattn.training import (
     train,
 )
 from leadattn.training.augment import shift
+from leadattn.training.average import WeightAverage
 from leadattn.training.cli import keep_earlier_run, main
 from leadattn.training.config import AugmentConfig, LossConfig, OptimConfig
 from leadattn.training.losses import AsymmetricLoss, WeightedBCE, build_loss, positive_weights, prior_logits
@@ -361,9 +362,11 @@ def test_training_lowers_the_loss_and_writes_a_loadable_run(tiny: TrainConfig) -
     assert loaded.model(x, torch.ones(2, 12, dtype=torch.bool)).shape == (2, 26)
 
 
+@pytest.mark.parametrize("ema_decay", [0.0, 0.8])
 def test_killed_and_resumed_run_ends_where_an_uninterrupted_run_ends(
-    tiny: TrainConfig, tmp_path: Path
+    tiny: TrainConfig, tmp_path: Path, ema_decay: float
 ) -> None:
+    tiny = tiny.replace({"optim.ema_decay": ema_decay})
     whole = train(tiny.replace({"run.out": str(tmp_path / "whole")}))
 
     def kill_after_first_epoch(row: dict) -> None:
@@ -388,6 +391,41 @@ def test_killed_and_resumed_run_ends_where_an_uninterrupted_run_ends(
     ]
     rows = list(csv.DictReader((tmp_path / "interrupted" / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
+    if ema_decay:  # the trained weights, kept to resume from, resumed exactly as well
+        a, b = (load_checkpoint(r.last_checkpoint)["trained_model_state"] for r in (whole, resumed))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_weight_average_follows_the_closed_form_and_copies_buffers() -> None:
+    model = torch.nn.BatchNorm1d(3)
+    average = WeightAverage(model, decay=0.9)
+    start = model.weight.detach().clone()
+    expected = start.clone()
+    for step in range(40):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+            model.running_mean.fill_(-float(step))
+        decay = min(0.9, (1 + step) / (10 + step))
+        assert average.current_decay() == pytest.approx(decay)
+        average.update(model)
+        expected = decay * expected + (1 - decay) * model.weight.detach()
+    torch.testing.assert_close(average.model.weight, expected)
+    assert not torch.equal(average.model.weight, model.weight)  # an average, not a copy
+    assert torch.equal(average.model.running_mean, model.running_mean)
+    assert not any(p.requires_grad for p in average.model.parameters()) and not average.model.training
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_an_averaged_run_validates_and_saves_the_average(tiny: TrainConfig) -> None:
+    result = train(tiny.replace({"optim.ema_decay": 0.8, "optim.epochs": 1}))
+    last, best = load_checkpoint(result.last_checkpoint), load_checkpoint(result.best_checkpoint)
+    averaged, trained = last["model_state"], last["trained_model_state"]
+    assert "trained_model_state" not in best and last["average_updates"] == last["step"] > 0
+    assert any(not torch.equal(averaged[k], trained[k]) for k in averaged)
+    assert all(torch.equal(best["model_state"][k], averaged[k]) for k in averaged)
+    loaded = load_model(result.best_checkpoint)  # an ordinary classifier checkpoint
+    assert all(torch.equal(v, loaded.model.state_dict()[k]) for k, v in averaged.items())
 
 
 def test_runs_refuse_to_clobber_or_to_resume_with_other_settings(tiny: TrainConfig) -> None:

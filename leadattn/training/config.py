@@ -111,6 +111,7 @@ class OptimConfig(Config):
     min_lr_ratio: float = bounded(0.01, ge=0, le=1)
     grad_clip: float = bounded(1.0, ge=0, note="0 disables clipping")
     table_lr_scale: float = bounded(1.0, gt=0)
+    ema_decay: float = bounded(0.0, ge=0, lt=1, note="0: no weight average")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -11,7 +11,9 @@ for unbiased figures); AUROC and AUPRC do not depend on thresholds. With ``finet
 starts from a pretrained checkpoint (``leadattn pretrain``); with ``finetune.linear_probe`` it is frozen
 and only the final norm and the head learn. ``last.pt`` is written after every epoch, ``best.pt``
 whenever the monitored metric improves; the run stops early after ``run.patience`` epochs without
-improvement.
+improvement. With ``optim.ema_decay`` the weights validated and saved are an exponential moving average
+of the trained ones (:class:`~leadattn.training.average.WeightAverage`); ``last.pt`` also keeps the
+trained weights, to resume from.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from leadattn import metrics
-from leadattn.checkpoint import classifier_payload
+from leadattn.checkpoint import classifier_payload, tensors
 from leadattn.inference import score_signals
 from leadattn.labels import ABBREVIATIONS, CLASS_KEYS
 from leadattn.leads import LEAD_SUBSETS, lead_mask
@@ -39,6 +41,7 @@ from leadattn.pretrained import is_encoder_key, load_encoder
 from leadattn.thresholds import apply_thresholds, sparse_classes, threshold_table, tune_thresholds
 from leadattn.training import distributed as dist_utils
 from leadattn.training.augment import Augmenter
+from leadattn.training.average import WeightAverage
 from leadattn.training.config import TrainConfig
 from leadattn.training.dataset import CropDataset
 from leadattn.training.distributed import DistContext
@@ -179,12 +182,22 @@ class _Trainer(EpochRunner):
         self.criterion = build_loss(c.loss, self.splits.labels(self.splits.train)).to(self.device)
         self.steps_per_epoch = len(self.train_loader)
         self.optimiser = Optimiser(self.model, c.optim, self.steps_per_epoch, self.device, c.run.amp)
+        self.average = WeightAverage(self.model, c.optim.ema_decay) if c.optim.ema_decay else None
+
+    @property
+    def scored(self) -> nn.Module:
+        """The weights validated and saved: the moving average where there is one."""
+        return self.model if self.average is None else self.average.model
 
     # -------------------------------------------------------------------------------------------
     # State
 
     def restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model_state"])
+        if self.average is None:
+            self.model.load_state_dict(payload["model_state"])
+        else:
+            self.model.load_state_dict(payload["trained_model_state"])
+            self.average.restore(payload["model_state"], payload["average_updates"])
         self.optimiser.load_state_dict(payload)
         self.best = dict(payload["best"])
         self.thresholds = threshold_table(payload["thresholds"])
@@ -192,13 +205,15 @@ class _Trainer(EpochRunner):
     def _payload(self, row: dict[str, Any], full: bool) -> dict[str, Any]:
         c = self.config
         payload = {
-            **classifier_payload(self.model, c.model, c.preprocess, self.thresholds, self.fallback),
+            **classifier_payload(self.scored, c.model, c.preprocess, self.thresholds, self.fallback),
             **self.run_state(),
             "metrics": {**{k: _plain(v) for k, v in self.val_metrics.items()}, "val_loss": row["val_loss"]},
             "best": self.best,
         }
         if full:
             payload.update(self.optimiser.state_dict(), stopped_early=self.stopped_early)
+            if self.average is not None:
+                payload.update(trained_model_state=tensors(self.model), average_updates=self.average.updates)
         return payload
 
     def save(self, row: dict[str, Any]) -> None:
@@ -291,6 +306,8 @@ class _Trainer(EpochRunner):
         )
         for batch in batches:
             loss = classifier_step(self.net, self.criterion, self.optimiser, batch)
+            if self.average is not None:
+                self.average.update(self.model)
             self.step += 1
             total += loss * batch[0].shape[0]
             count += batch[0].shape[0]
@@ -311,7 +328,7 @@ class _Trainer(EpochRunner):
         window = c.val_crop_samples
         scores = (
             score_signals(
-                self.model, signals, masks, window, max(1, window // 2), "mean", c.data.val_batch_size
+                self.scored, signals, masks, window, max(1, window // 2), "mean", c.data.val_batch_size
             )
             if len(mine)
             else np.zeros((0, len(c.run.val_subsets), len(CLASS_KEYS)))
@@ -368,6 +385,8 @@ class _Trainer(EpochRunner):
             f"x{self.context.world}, mixed precision {amp}; crops {c.crop_samples} samples at "
             f"{c.preprocess.fs:g} Hz, batch {c.data.batch_size} per process; run folder {self.run_dir}"
         )
+        if self.average is not None:
+            tqdm.write(f"validated and saved: moving average of the weights, decay {c.optim.ema_decay:g}")
         subsets = ", ".join(map(str, c.run.val_subsets))
         tqdm.write(
             f"validation: whole records in {c.data.val_crop_seconds:g} s windows, lead subsets {subsets}"
