@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -223,11 +225,15 @@ def test_first_block_output_ignores_samples_far_outside_its_window(small):
     assert not torch.allclose(before[:, :, inside:], after[:, :, inside:])
 
 
-@pytest.mark.parametrize("projections", ["lead", "shared", "residual"])
-def test_within_lead_attention_matches_a_direct_per_lead_computation(projections):
+@pytest.mark.parametrize(
+    ("projections", "cosine"), [("lead", False), ("shared", False), ("residual", False), ("lead", True)]
+)
+def test_within_lead_attention_matches_a_direct_per_lead_computation(projections, cosine):
     torch.manual_seed(3)
     leads, tokens, dim, qk, window, heads = 12, 7, 6, 4, 4, 2
-    attention = WithinLeadAttention(leads, dim, qk, heads, window, 3, 0.0, projections=projections).eval()
+    attention = WithinLeadAttention(
+        leads, dim, qk, heads, window, 3, 0.0, projections=projections, cosine=cosine
+    ).eval()
     with torch.no_grad():
         for parameter in attention.parameters():
             parameter.normal_()
@@ -243,10 +249,14 @@ def test_within_lead_attention_matches_a_direct_per_lead_computation(projections
         for h in range(heads):
             qh, kh = q[:, h * 2 : h * 2 + 2], k[:, h * 2 : h * 2 + 2]
             vh = v[:, h * 3 : h * 3 + 3]
+            scale = attention.scale
+            if cosine:
+                qh, kh = qh / qh.norm(dim=-1, keepdim=True), kh / kh.norm(dim=-1, keepdim=True)
+                scale = attention.cosine.log_scale[h].detach().clamp(max=math.log(100)).exp()
             rows = []
             for n in range(tokens):
                 keys = key_index[n][key_index[n] >= 0]
-                scores = qh[n] @ kh[keys].T * attention.scale
+                scores = qh[n] @ kh[keys].T * scale
                 scores = scores + attention.relative_bias[h, keys - n + window - 1]
                 p = torch.softmax(scores, dim=0)
                 rows.append(p @ vh[keys])
@@ -302,6 +312,29 @@ def test_within_lead_projections_are_per_lead_shared_or_a_shared_part_plus_a_cor
 
 
 # --- masking ----------------------------------------------------------------------------------
+
+
+def test_cosine_across_lead_attention_matches_a_direct_computation():
+    torch.manual_seed(5)
+    leads, tokens, dim, qk, heads = 12, 3, 8, 4, 2
+    attention = AcrossLeadAttention(leads, dim, qk, heads, 0.0, cosine=True).eval()
+    with torch.no_grad():
+        attention.cosine.log_scale.copy_(torch.tensor([math.log(10.0), math.log(1e4)]))
+        attention.lead_bias.normal_()
+    mask = torch.from_numpy(lead_mask(6))[None]
+    x = torch.randn(1, leads, tokens, dim)
+    with torch.no_grad():
+        out, weights = attention.forward_with_weights(x, mask)
+        q, k, v = attention.qkv(x[0]).split((qk, qk, dim), dim=-1)  # [leads, tokens, .]
+    present = mask[0].nonzero().flatten()
+    for h, scale in enumerate((10.0, 100.0)):  # the second head's scale is clamped at 100
+        qh = F.normalize(q[..., h * 2 : h * 2 + 2], dim=-1)
+        kh = F.normalize(k[..., h * 2 : h * 2 + 2], dim=-1)
+        for n in range(tokens):
+            scores = qh[:, n] @ kh[present, n].T * scale + attention.lead_bias[h][:, present]
+            torch.testing.assert_close(weights[0, h, n][:, present], torch.softmax(scores, dim=-1))
+    assert weights[0][..., ~mask[0]].abs().max() == 0
+    assert out.shape == x.shape
 
 
 def test_values_in_absent_leads_do_not_change_logits(default):

@@ -18,6 +18,24 @@ import torch.nn.functional as F
 from torch import nn
 
 PROJECTIONS = ("lead", "shared", "residual")
+MAX_LOGIT_SCALE = math.log(100.0)
+
+
+class CosineLogits(nn.Module):
+    """Attention logits as scaled cosine similarities: ``cos(q, k) * exp(s_h)`` per head ``h``.
+
+    Queries and keys are unit-normalised, so the logits are bounded by the learned per-head scale
+    (started at 10, at most 100) whatever the size of the projections; the attention can be sharp
+    from the first step instead of waiting for small initial projections to grow.
+    """
+
+    def __init__(self, heads: int) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.full((heads,), math.log(10.0)))
+
+    def scale(self) -> torch.Tensor:
+        """The per-head multiplier ``[heads, 1, 1]``."""
+        return self.log_scale.clamp(max=MAX_LOGIT_SCALE).exp()[:, None, None]
 
 
 class WithinLeadAttention(nn.Module):
@@ -56,6 +74,7 @@ class WithinLeadAttention(nn.Module):
         global_window: int = 128,
         projections: str = "lead",
         locality: float = 0.0,
+        cosine: bool = False,
     ) -> None:
         super().__init__()
         if projections not in PROJECTIONS:
@@ -79,6 +98,7 @@ class WithinLeadAttention(nn.Module):
         slopes = locality / 2.0 ** torch.arange(heads, dtype=torch.float32)
         distance = torch.arange(-self.reach, self.reach + 1, dtype=torch.float32).abs()
         self.relative_bias = nn.Parameter(-slopes[:, None] * distance[None, :])
+        self.cosine = CosineLogits(heads) if cosine else None
         self.softmax = nn.Softmax(dim=-1)
         self.attn_drop = nn.Dropout(attention_dropout)
         if projections == "residual":
@@ -148,6 +168,8 @@ class WithinLeadAttention(nn.Module):
             part.reshape(leads * batch * groups, window, heads, -1)
             for part in qkv.split((qk, qk, dim), dim=-1)
         )
+        if self.cosine is not None:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         q = q.transpose(1, 2)  # [leads * B * groups, heads, W, qk / heads]
         k = k.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)
@@ -159,7 +181,10 @@ class WithinLeadAttention(nn.Module):
         bias = self.relative_bias[:, relative + self.reach]  # [heads, W, W]
         bias = torch.where(is_pad, float("-inf"), bias)  # [groups, heads, W, W]
         scores = torch.matmul(q, k).reshape(leads * batch, groups, heads, window, window)
-        scores = torch.add(bias, scores, alpha=self.scale)
+        if self.cosine is None:
+            scores = torch.add(bias, scores, alpha=self.scale)
+        else:
+            scores = bias + scores * self.cosine.scale()
         if keys is not None:
             allowed = F.pad(keys.transpose(0, 1), (start, padded - tokens - start))
             allowed = allowed.reshape(leads * batch, groups, 1, 1, window)
@@ -190,7 +215,9 @@ class AcrossLeadAttention(nn.Module):
     ``lead_mask``; a query always keeps itself as a key.
     """
 
-    def __init__(self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float) -> None:
+    def __init__(
+        self, leads: int, dim: int, qk_dim: int, heads: int, attention_dropout: float, cosine: bool = False
+    ) -> None:
         super().__init__()
         self.dim = dim
         self.qk_dim = qk_dim
@@ -198,6 +225,7 @@ class AcrossLeadAttention(nn.Module):
         self.scale = 1.0 / math.sqrt(qk_dim // heads)
         self.qkv = nn.Linear(dim, 2 * qk_dim + dim)
         self.lead_bias = nn.Parameter(torch.zeros(heads, leads, leads))
+        self.cosine = CosineLogits(heads) if cosine else None
         self.softmax = nn.Softmax(dim=-2)  # over key leads: scores are keys-major
         self.attn_drop = nn.Dropout(attention_dropout)
         self.proj = nn.Linear(dim, dim)
@@ -226,6 +254,8 @@ class AcrossLeadAttention(nn.Module):
             part.reshape(batch * tokens, leads, heads, -1)
             for part in self.qkv(x.transpose(1, 2)).split((qk, qk, dim), dim=-1)
         )
+        if self.cosine is not None:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         k = k.transpose(1, 2)  # [B * N, heads, leads, qk / heads]
         q = q.permute(0, 2, 3, 1)
         v = v.transpose(1, 2)
@@ -233,16 +263,17 @@ class AcrossLeadAttention(nn.Module):
         # CPU softmax over a last axis of 12 is about ten times slower than over an outer one.
         scores = torch.matmul(k, q).reshape(batch, tokens, heads, leads, leads)
         bias = self.lead_bias.transpose(1, 2)  # [heads, key lead, query lead]
+        if self.cosine is not None:
+            scores = scores * self.cosine.scale()
+        alpha = self.scale if self.cosine is None else 1.0
         if keys is None:
             # Absent leads are removed as keys through the bias: [B, 1, heads, leads, leads].
             bias = torch.where(lead_mask[:, None, None, :, None], bias, float("-inf"))
-            scores = torch.add(bias, scores, alpha=self.scale)
+            scores = torch.add(bias, scores, alpha=alpha)
         else:
             allowed = keys.transpose(1, 2)[:, :, None, :, None]  # [B, N, 1, leads, 1]
             allowed = allowed | torch.eye(leads, dtype=torch.bool, device=x.device)
-            scores = torch.add(bias, scores, alpha=self.scale).masked_fill(
-                ~allowed, torch.finfo(scores.dtype).min
-            )
+            scores = torch.add(bias, scores, alpha=alpha).masked_fill(~allowed, torch.finfo(scores.dtype).min)
         attn = self.softmax(scores)
         out = torch.matmul(self.attn_drop(attn).reshape(-1, heads, leads, leads).transpose(-1, -2), v)
         out = self.proj(out.transpose(1, 2).reshape(batch, tokens, leads, dim)).transpose(1, 2)

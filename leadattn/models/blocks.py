@@ -36,6 +36,7 @@ class LeadAttentionBlock(nn.Module):
         mlp_kernel: int = 0,
         within_projections: str = "lead",
         locality: float = 0.0,
+        cosine_attention: bool = False,
     ) -> None:
         super().__init__()
         self.offset = offset if window > 0 else 0
@@ -51,10 +52,13 @@ class LeadAttentionBlock(nn.Module):
             global_window,
             within_projections,
             locality,
+            cosine_attention,
         )
         self.drop_within = nn.Dropout(dropout)
         self.norm_across = nn.LayerNorm(dim)
-        self.across = AcrossLeadAttention(leads, dim, qk_dim, across_heads, attention_dropout)
+        self.across = AcrossLeadAttention(
+            leads, dim, qk_dim, across_heads, attention_dropout, cosine_attention
+        )
         self.drop_across = nn.Dropout(dropout)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, round(dim * mlp_ratio), activation, dropout, mlp_kernel)

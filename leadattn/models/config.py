@@ -43,6 +43,8 @@ class LocalLeadAttentionConfig(Config):
         qk_ratio: Width of the within-lead queries and keys relative to the token width.
         locality: Slope of the initial within-lead relative-position bias, ``-locality * |offset|``
             (halved for each further head); 0 starts every offset equal.
+        cosine_attention: Logits of both attentions as cosine similarities of queries and keys times
+            a learned per-head scale (started at 10) instead of scaled dot products.
         within_projections: How the within-lead projections are parameterised: ``lead`` (each
             lead's own, as in the paper), ``shared`` (one set for all leads) or ``residual`` (a
             shared set plus each lead's own correction, which starts at zero).
@@ -73,6 +75,7 @@ class LocalLeadAttentionConfig(Config):
     qk_ratio: float = bounded(0.5, gt=0)
     within_projections: str = "lead"
     locality: float = bounded(0.0, ge=0)
+    cosine_attention: bool = False
     mlp_ratio: float = bounded(2.0, gt=0)
     mlp_kernel: int = 3
     dropout: float = bounded(0.0, ge=0, lt=1)

@@ -113,6 +113,7 @@ class LocalLeadAttentionNet(nn.Module):
                         mlp_kernel=config.mlp_kernel,
                         within_projections=config.within_projections,
                         locality=config.locality,
+                        cosine_attention=config.cosine_attention,
                     )
                 )
                 stages.append(stage)

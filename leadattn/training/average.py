@@ -9,7 +9,6 @@ training validates, selects and saves the averaged copy, and keeps the trained w
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from torch import nn
