@@ -77,7 +77,7 @@ class LocalLeadAttentionConfig(Config):
     locality: float = bounded(0.0, ge=0)
     cosine_attention: bool = False
     mlp_ratio: float = bounded(2.0, gt=0)
-    mlp_kernel: int = 3
+    mlp_kernel: int = 7
     dropout: float = bounded(0.0, ge=0, lt=1)
     attention_dropout: float = bounded(0.0, ge=0, lt=1)
     activation: str = "gelu"
