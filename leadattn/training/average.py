@@ -36,9 +36,8 @@ class WeightAverage:
     def update(self, model: nn.Module) -> None:
         """Move the average towards ``model``'s weights (call after every optimiser step)."""
         decay = self.current_decay()
-        averaged = list(self.model.parameters())
-        trained = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(averaged, trained, 1.0 - decay)
+        for mine, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
+            mine.lerp_(theirs, 1.0 - decay)
         for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
             mine.copy_(theirs)
         self.updates += 1
