@@ -16,8 +16,8 @@ Both kinds, as written by a run, add the run's progress (:data:`RUN_KEYS`: ``epo
 ``history``, ``best``, the best epoch and early-stopping count, and ``world``, the processes of the
 run), and ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`: ``optimizer_state``,
 ``scheduler_state``, ``scaler_state``, ``stopped_early``; a run with ``optim.ema_decay`` saves the
-moving average as ``model_state`` and adds ``trained_model_state`` and ``average_updates``). Random
-draws are seeded from (seed, epoch, rank), so no generator state is stored.
+moving average as ``model_state`` and adds ``trained_model_state``). Random draws are seeded from
+(seed, epoch, rank), so no generator state is stored.
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ class _Trainer(EpochRunner):
             self.model.load_state_dict(payload["model_state"])
         else:
             self.model.load_state_dict(payload["trained_model_state"])
-            self.average.restore(payload["model_state"], payload["average_updates"])
+            self.average.restore(payload["model_state"], self.step)  # one update per step
         self.optimiser.load_state_dict(payload)
         self.best = dict(payload["best"])
         self.thresholds = threshold_table(payload["thresholds"])
@@ -213,7 +213,7 @@ class _Trainer(EpochRunner):
         if full:
             payload.update(self.optimiser.state_dict(), stopped_early=self.stopped_early)
             if self.average is not None:
-                payload.update(trained_model_state=tensors(self.model), average_updates=self.average.updates)
+                payload.update(trained_model_state=tensors(self.model))
         return payload
 
     def save(self, row: dict[str, Any]) -> None:
